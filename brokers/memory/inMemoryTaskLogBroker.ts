@@ -1,0 +1,192 @@
+import type { JsonValue } from '../../src/json';
+import type { ClaimResult, StatusChange, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
+import { DATE_COLUMNS, type NewTaskLogEntry, type TaskLogEntry } from '../../src/taskLog/taskLogEntry';
+import { type FilterCondition, type FilterValue, type TaskLogFilter, likeToRegExp } from '../../src/taskLog/taskLogFilter';
+import { TaskStatus } from '../../src/taskStatus';
+
+/** The task log in this process's memory: for the sync queue, tests, and single-process apps. */
+export class InMemoryTaskLogBroker implements TaskLogBroker {
+  readonly type = 'memory';
+  private readonly entries = new Map<string, TaskLogEntry>();
+
+  async createContainer(): Promise<void> {}
+
+  async dropContainer(): Promise<void> {
+    this.entries.clear();
+  }
+
+  async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
+    for (const entry of entries) {
+      if (this.entries.has(entry.id)) throw new Error(`Task ${entry.id} is already in the task log`);
+    }
+    for (const entry of entries) {
+      this.entries.set(entry.id, {
+        ...entry,
+        report: entry.report ?? null,
+        progress: null,
+        attempts: 0,
+        workerId: null,
+        leaseUntil: null,
+        updatedAt: entry.createdAt,
+        startedAt: null,
+        finishedAt: entry.status === TaskStatus.Failed ? entry.createdAt : null,
+      });
+    }
+  }
+
+  async markDequeued(ids: readonly string[]): Promise<void> {
+    const now = new Date();
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry?.status === TaskStatus.Enqueued) {
+        entry.status = TaskStatus.Dequeued;
+        entry.updatedAt = now;
+      }
+    }
+  }
+
+  async claim(id: string, workerId: string, leaseUntil: Date, now: Date): Promise<ClaimResult> {
+    const entry = this.entries.get(id);
+    if (!entry) return { outcome: 'missing' };
+    const expired = entry.status === TaskStatus.Running && entry.leaseUntil !== null && entry.leaseUntil < now;
+    if (entry.status === TaskStatus.Enqueued || entry.status === TaskStatus.Dequeued || expired) {
+      entry.status = TaskStatus.Running;
+      entry.workerId = workerId;
+      entry.leaseUntil = leaseUntil;
+      entry.attempts += 1;
+      entry.startedAt = now;
+      entry.updatedAt = now;
+      return { outcome: 'claimed', attempt: entry.attempts };
+    }
+    if (entry.status === TaskStatus.Running) return { outcome: 'busy', leaseUntil: entry.leaseUntil ?? now };
+    return { outcome: 'not-runnable', status: entry.status };
+  }
+
+  async renewLeases(ids: readonly string[], workerId: string, leaseUntil: Date): Promise<string[]> {
+    const kept: string[] = [];
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry?.status === TaskStatus.Running && entry.workerId === workerId) {
+        entry.leaseUntil = leaseUntil;
+        kept.push(id);
+      }
+    }
+    return kept;
+  }
+
+  async changeStatus(id: string, change: StatusChange): Promise<boolean> {
+    const entry = this.entries.get(id);
+    if (!entry || !change.from.includes(entry.status)) return false;
+    if (change.workerId !== undefined && entry.workerId !== change.workerId) return false;
+    const now = new Date();
+    entry.status = change.to;
+    entry.updatedAt = now;
+    if (change.report !== undefined) entry.report = change.report;
+    if (change.finished) entry.finishedAt = now;
+    if (change.finished || change.releaseLease) entry.leaseUntil = null;
+    if (change.releaseLease) entry.workerId = null;
+    return true;
+  }
+
+  async setProgress(id: string, workerId: string, progress: JsonValue): Promise<void> {
+    const entry = this.entries.get(id);
+    if (entry?.workerId === workerId && entry.status === TaskStatus.Running) {
+      entry.progress = progress;
+      entry.updatedAt = new Date();
+    }
+  }
+
+  async get(id: string): Promise<TaskLogEntry | null> {
+    const entry = this.entries.get(id);
+    return entry ? structuredClone(entry) : null;
+  }
+
+  async search(filter: TaskLogFilter): Promise<TaskLogEntry[]> {
+    let rows = this.match(filter);
+    if (filter.sorts.length > 0) {
+      rows = rows.sort((a, b) => {
+        for (const { column, direction } of filter.sorts) {
+          const c = compare(valueOf(a, column), valueOf(b, column));
+          if (c !== 0) return direction === 'asc' ? c : -c;
+        }
+        return 0;
+      });
+    }
+    const offset = filter.offsetValue ?? 0;
+    const end = filter.limitValue !== undefined ? offset + filter.limitValue : undefined;
+    return rows.slice(offset, end).map((entry) => structuredClone(entry));
+  }
+
+  async count(filter: TaskLogFilter): Promise<number> {
+    return this.match(filter).length;
+  }
+
+  async countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>> {
+    const counts: Partial<Record<TaskStatus, number>> = {};
+    for (const entry of this.match(filter)) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
+    return counts;
+  }
+
+  describe() {
+    return { type: this.type };
+  }
+
+  async close(): Promise<void> {}
+
+  private match(filter: TaskLogFilter): TaskLogEntry[] {
+    const tests = filter.conditions.map(predicate);
+    const out: TaskLogEntry[] = [];
+    for (const entry of this.entries.values()) if (tests.every((t) => t(entry))) out.push(entry);
+    return out;
+  }
+}
+
+type Comparable = string | number | null;
+
+function normalize(value: FilterValue | undefined): Comparable {
+  if (value instanceof Date) return value.getTime();
+  return value ?? null;
+}
+
+function valueOf(entry: TaskLogEntry, column: FilterCondition['column']): Comparable {
+  const raw = entry[column];
+  if (DATE_COLUMNS.has(column)) return raw instanceof Date ? raw.getTime() : null;
+  return raw as Comparable;
+}
+
+/** SQL ordering: NULLs first ascending, as SQLite and MySQL do. */
+function compare(a: Comparable, b: Comparable): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return a < b ? -1 : 1;
+}
+
+function predicate(condition: FilterCondition): (entry: TaskLogEntry) => boolean {
+  const { column, operator } = condition;
+  const values = Array.isArray(condition.value) ? (condition.value as FilterValue[]).map(normalize) : [];
+  const value = Array.isArray(condition.value) ? null : normalize(condition.value as FilterValue);
+  // SQL semantics: comparisons with NULL match nothing, except eq/neq null (IS [NOT] NULL).
+  switch (operator) {
+    case 'eq':
+      return (e) => valueOf(e, column) === value;
+    case 'neq':
+      return value === null ? (e) => valueOf(e, column) !== null : (e) => { const v = valueOf(e, column); return v !== null && v !== value; };
+    case 'lt':
+      return (e) => { const v = valueOf(e, column); return v !== null && value !== null && v < value; };
+    case 'lte':
+      return (e) => { const v = valueOf(e, column); return v !== null && value !== null && v <= value; };
+    case 'gt':
+      return (e) => { const v = valueOf(e, column); return v !== null && value !== null && v > value; };
+    case 'gte':
+      return (e) => { const v = valueOf(e, column); return v !== null && value !== null && v >= value; };
+    case 'like': {
+      const re = likeToRegExp(String(value));
+      return (e) => { const v = valueOf(e, column); return v !== null && re.test(String(v)); };
+    }
+    case 'in':
+      return (e) => { const v = valueOf(e, column); return v !== null && values.includes(v); };
+    case 'notIn':
+      return (e) => { const v = valueOf(e, column); return v !== null && !values.includes(v); };
+  }
+}

@@ -1,0 +1,2 @@
+export { InMemoryQueueBroker, type InMemoryQueueBrokerOptions } from './inMemoryQueueBroker';
+export { InMemoryTaskLogBroker } from './inMemoryTaskLogBroker';

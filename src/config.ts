@@ -1,0 +1,188 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { type BrokerConfig, createQueueBroker, createTaskLogBroker } from './brokerFactory';
+import { type CallbackDefinition, isCallbackDefinition } from './callbackTask';
+import { ConfigError } from './errors';
+import type { Logger } from './logger';
+import { Queue } from './queue';
+import { QueueDispatcher } from './queueDispatcher';
+import { TaskLog } from './taskLog/taskLog';
+import { type TaskClass, isTaskClass } from './task';
+
+const receive = z.number().int().positive();
+const memoryBroker = z.object({ type: z.literal('memory'), sync: z.boolean().optional(), receive: receive.optional() }).strict();
+const rdsBroker = z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), receive: receive.optional(), table: z.string().optional() }).strict();
+const brokerSchema = z.discriminatedUnion('type', [memoryBroker, rdsBroker]);
+const taskLogSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('memory') }).strict(),
+  z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), table: z.string().optional() }).strict(),
+]);
+
+const configSchema = z
+  .object({
+    queues: z
+      .array(z.object({ name: z.string().min(1), weight: z.number().min(0).optional(), broker: brokerSchema }).strict())
+      .min(1),
+    defaultQueue: z.string().optional(),
+    associations: z.record(z.string(), z.string()).optional(),
+    taskLog: taskLogSchema.optional(),
+    tasks: z.array(z.union([z.string().min(1), z.custom<TaskClass | CallbackDefinition>((v) => isTaskClass(v) || isCallbackDefinition(v), 'expected a module path, a task class or defineCallback()')])).optional(),
+    strategy: z.enum(['weighted', 'priority']).optional(),
+    /** Where `initialize-queue --broker` records switched brokers; relative to the config file. */
+    stateFile: z.string().min(1).optional(),
+  })
+  .strict();
+
+export type BrokerSettings = z.infer<typeof brokerSchema>;
+export type TaskLogSettings = z.infer<typeof taskLogSchema>;
+
+/** The config file's content, checked. */
+export type TaskqConfig = z.infer<typeof configSchema> & {
+  /** Folder that relative paths (sqlite files, task modules, state file) are resolved against. */
+  baseDir?: string;
+  /** The file it was read from, for messages. */
+  source?: string;
+};
+
+export const CONFIG_FILE_NAMES = ['taskq.config.json', 'taskq.config.js', 'taskq.config.cjs', 'taskq.config.mjs'];
+
+/** The config file the CLI uses: `path`, else TASKQ_CONFIG, else taskq.config.* in `cwd`. */
+export function findConfigFile(path?: string, cwd = process.cwd()): string {
+  const explicit = path ?? process.env.TASKQ_CONFIG;
+  if (explicit) {
+    const file = resolve(cwd, explicit);
+    if (!existsSync(file)) throw new ConfigError(`Config file ${file} does not exist`);
+    return file;
+  }
+  for (const name of CONFIG_FILE_NAMES) {
+    const file = join(cwd, name);
+    if (existsSync(file)) return file;
+  }
+  throw new ConfigError(`No config file: pass --config PATH, set TASKQ_CONFIG, or create ${CONFIG_FILE_NAMES[0]} in ${cwd}`);
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
+}
+
+/** Checks a plain config object; a problem is one ConfigError naming the field. */
+export function parseConfig(value: unknown, source = 'config'): TaskqConfig {
+  const result = configSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = formatPath(issue.path);
+    const keys = issue.code === 'unrecognized_keys' ? ` (${issue.keys.map((k) => formatPath([...issue.path, k])).join(', ')})` : '';
+    throw new ConfigError(`${source}: ${field ? `${field}: ` : ''}${issue.message}${keys}`);
+  }
+  const config: TaskqConfig = result.data;
+  const names = new Set<string>();
+  config.queues.forEach((q, i) => {
+    if (names.has(q.name)) throw new ConfigError(`${source}: queues[${i}].name: queue "${q.name}" is defined twice`);
+    names.add(q.name);
+  });
+  if (config.defaultQueue !== undefined && !names.has(config.defaultQueue)) {
+    throw new ConfigError(`${source}: defaultQueue: "${config.defaultQueue}" is not one of the queues (${[...names].join(', ')})`);
+  }
+  for (const [task, queue] of Object.entries(config.associations ?? {})) {
+    if (!names.has(queue)) throw new ConfigError(`${source}: associations.${task}: unknown queue "${queue}" (queues: ${[...names].join(', ')})`);
+  }
+  return { ...config, source };
+}
+
+/** Per-queue broker overrides written by `initialize-queue --broker`. */
+export interface TaskqState {
+  queues: Record<string, BrokerSettings>;
+}
+
+export function stateFileOf(config: TaskqConfig): string {
+  return resolve(config.baseDir ?? process.cwd(), config.stateFile ?? '.taskq/state.json');
+}
+
+export function readState(config: TaskqConfig): TaskqState {
+  const file = stateFileOf(config);
+  if (!existsSync(file)) return { queues: {} };
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`State file ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = z.object({ queues: z.record(z.string(), brokerSchema) }).safeParse(value);
+  if (!parsed.success) throw new ConfigError(`State file ${file}: ${formatPath(parsed.error.issues[0].path)}: ${parsed.error.issues[0].message}`);
+  return parsed.data;
+}
+
+/** Reads, checks and returns the CLI's config, with the state file's broker switches applied. */
+export async function loadConfig(path?: string, cwd = process.cwd()): Promise<TaskqConfig> {
+  const file = findConfigFile(path, cwd);
+  let value: unknown;
+  const ext = extname(file);
+  try {
+    if (ext === '.json') value = JSON.parse(readFileSync(file, 'utf8'));
+    else if (ext === '.mjs') value = ((await import(pathToFileURL(file).href)) as { default: unknown }).default;
+    else {
+      const mod = require(file) as { default?: unknown };
+      value = mod && typeof mod === 'object' && 'default' in mod ? mod.default : mod;
+    }
+  } catch (error) {
+    throw new ConfigError(`Config file ${file} could not be read: ${(error as Error).message}`);
+  }
+  const config = { ...parseConfig(value, file), baseDir: dirname(file) };
+  const state = readState(config);
+  for (const queue of config.queues) {
+    const override = state.queues[queue.name];
+    if (override) queue.broker = override;
+  }
+  return config;
+}
+
+/** A relative sqlite path is relative to the config file, not to wherever the CLI runs. */
+function resolveConnection(connection: string | undefined, baseDir: string): string {
+  const conn = connection ?? 'sqlite:./taskq.db';
+  if (!conn.startsWith('sqlite:')) return conn;
+  const path = conn.slice('sqlite:'.length);
+  return path === ':memory:' || isAbsolute(path) ? conn : `sqlite:${resolve(baseDir, path)}`;
+}
+
+export function brokerConfigOf(settings: BrokerSettings | TaskLogSettings, baseDir: string): BrokerConfig {
+  return settings.type === 'rds' ? { ...settings, connection: resolveConnection(settings.connection, baseDir) } : { ...settings };
+}
+
+async function loadTaskModule(spec: string, baseDir: string, source: string): Promise<(TaskClass | CallbackDefinition)[]> {
+  const file = resolve(baseDir, spec);
+  let mod: Record<string, unknown>;
+  try {
+    mod = extname(file) === '.mjs' ? ((await import(pathToFileURL(file).href)) as Record<string, unknown>) : (require(file) as Record<string, unknown>);
+  } catch (error) {
+    throw new ConfigError(`${source}: tasks: module "${spec}" could not be loaded: ${(error as Error).message}`);
+  }
+  const exported = [...Object.values(mod), ...(mod.default && typeof mod.default === 'object' ? Object.values(mod.default) : [mod.default])];
+  const found = exported.filter((v): v is TaskClass | CallbackDefinition => isTaskClass(v) || isCallbackDefinition(v));
+  if (found.length === 0) throw new ConfigError(`${source}: tasks: module "${spec}" exports no AbstractTask subclass or defineCallback()`);
+  return found;
+}
+
+/** Builds the dispatcher a config describes: brokers, queues, task log and the task registry. */
+export async function createDispatcher(config: TaskqConfig, options: { logger?: Logger } = {}): Promise<QueueDispatcher> {
+  const checked = config.source ? config : { ...parseConfig(config), baseDir: config.baseDir };
+  const baseDir = checked.baseDir ?? process.cwd();
+  const source = checked.source ?? 'config';
+  const tasks: (TaskClass | CallbackDefinition)[] = [];
+  for (const entry of checked.tasks ?? []) {
+    if (typeof entry === 'string') tasks.push(...(await loadTaskModule(entry, baseDir, source)));
+    else tasks.push(entry);
+  }
+  const queues = checked.queues.map((q, i) => new Queue(q.name, createQueueBroker(brokerConfigOf(q.broker, baseDir), `${source}: queues[${i}].broker`), q.weight ?? 1));
+  const taskLog = new TaskLog(createTaskLogBroker(brokerConfigOf(checked.taskLog ?? { type: 'rds' }, baseDir), `${source}: taskLog`));
+  return new QueueDispatcher({
+    queues,
+    defaultQueue: checked.defaultQueue,
+    associations: checked.associations,
+    taskLog,
+    tasks,
+    strategy: checked.strategy,
+    logger: options.logger,
+  });
+}

@@ -1,0 +1,25 @@
+export { AbstractTask, type TaskContext, type TaskMeta, type TaskResult, type TaskClass, type Backoff } from './task';
+export { CallbackTask, defineCallback, type CallbackDefinition, type CallbackFunction, type CallbackParams } from './callbackTask';
+export { Report, type ReportData, type ReportType } from './report';
+export { TaskStatus } from './taskStatus';
+export { TaskRegistry } from './taskRegistry';
+export { Queue } from './queue';
+export { QueueDispatcher, type QueueDispatcherOptions, type EnqueueOptions } from './queueDispatcher';
+export type { QueueSelectionStrategy } from './queueSelection/queueSelectionStrategy';
+export { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
+export { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';
+export type { QueueBroker, OutgoingMessage, ReceivedMessage, BrokerDescription } from './queueBroker';
+export { TaskLog, type TaskLogStats } from './taskLog/taskLog';
+export { TaskLogFilter, type FilterOperator, type FilterValue } from './taskLog/taskLogFilter';
+export type { TaskLogEntry, TaskLogColumn, NewTaskLogEntry } from './taskLog/taskLogEntry';
+export type { TaskLogBroker, ClaimResult, StatusChange } from './taskLog/taskLogBroker';
+export { Worker, type WorkerOptions, type WorkerStats } from './worker';
+export { TaskRunner, type DeliveryOutcome } from './taskRunner';
+export { loadConfig, parseConfig, createDispatcher, findConfigFile, type TaskqConfig } from './config';
+export { registerBrokerType, createQueueBroker, createTaskLogBroker, type BrokerConfig, type BrokerFactory } from './brokerFactory';
+export { createLogger, silentLogger, type Logger, type LogLevel } from './logger';
+export * from './errors';
+export type { JsonValue, JsonObject } from './json';
+// The package's own brokers, for applications that build their dispatcher in code.
+export { InMemoryQueueBroker, InMemoryTaskLogBroker } from '../brokers/memory';
+export { RdsQueueBroker, RdsTaskLogBroker } from '../brokers/rds';

@@ -1,0 +1,64 @@
+/**
+ * The contract every queue broker implements (brokers/memory, brokers/rds, brokers/sqs).
+ * A broker stores opaque message bodies in named queues and hands them out under a lease:
+ * a received message is invisible to other consumers until it is acknowledged, released, or
+ * its lease runs out — then it is delivered again (at-least-once).
+ */
+export interface QueueBroker {
+  /** The factory key: 'memory', 'rds', 'sqs'. */
+  readonly type: string;
+  /** True when enqueueing runs the task at once, in the enqueuing process. */
+  readonly isSync: boolean;
+  /** How many messages a worker asks for at a time (the `receive` option). */
+  readonly receiveBatchSize: number;
+
+  /** Creates what `queue` needs (a table, an SQS queue). Idempotent. */
+  createContainer(queue: string): Promise<void>;
+  /** Removes the queue and every message in it. */
+  dropContainer(queue: string): Promise<void>;
+
+  push(queue: string, message: OutgoingMessage): Promise<void>;
+  pushMany(queue: string, messages: readonly OutgoingMessage[]): Promise<void>;
+
+  /** Up to `max` visible messages, each leased for `leaseMs`, oldest first. */
+  receive(queue: string, max: number, leaseMs: number): Promise<ReceivedMessage[]>;
+  /** Removes a received message for good. */
+  acknowledge(queue: string, message: ReceivedMessage): Promise<void>;
+  /** Pushes the leases of held messages `leaseMs` into the future. */
+  extendLease(queue: string, messages: readonly ReceivedMessage[], leaseMs: number): Promise<void>;
+  /** Gives a received message back, visible again after `delayMs`. */
+  release(queue: string, message: ReceivedMessage, delayMs: number): Promise<void>;
+
+  /** Messages not yet acknowledged: waiting, delayed and leased. */
+  count(queue: string): Promise<number>;
+  /** Deletes every message of the queue; returns how many. */
+  purge(queue: string): Promise<number>;
+
+  /** What the broker is, for logs and for `initialize-queue` to persist. Never secrets. */
+  describe(): BrokerDescription;
+  close(): Promise<void>;
+}
+
+export interface OutgoingMessage {
+  /** The task id, kept beside the body so a broker can log or deduplicate without parsing. */
+  taskId: string;
+  body: string;
+  /** Not delivered before this time (epoch ms). */
+  runAt?: number;
+}
+
+export interface ReceivedMessage {
+  /** The broker's id for the message. */
+  readonly id: string;
+  readonly taskId: string | null;
+  readonly body: string;
+  /** How many times it has been received, this time included. */
+  readonly receiveCount: number;
+  /** Broker-specific proof of this delivery (SQS receipt handle); the id elsewhere. */
+  readonly receipt: string;
+}
+
+export interface BrokerDescription {
+  type: string;
+  [option: string]: string | number | boolean | undefined;
+}

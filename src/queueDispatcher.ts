@@ -1,0 +1,243 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { CallbackDefinition } from './callbackTask';
+import { ConfigError, TaskqError } from './errors';
+import type { JsonValue } from './json';
+import { type Logger, createLogger } from './logger';
+import type { Queue } from './queue';
+import type { ReceivedMessage } from './queueBroker';
+import type { QueueSelectionStrategy } from './queueSelection/queueSelectionStrategy';
+import { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';
+import { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
+import type { TaskLog } from './taskLog/taskLog';
+import { type TaskMessage, encodeTaskMessage } from './taskMessage';
+import { TaskRegistry } from './taskRegistry';
+import { type DeliveryOutcome, TaskRunner, entryOf } from './taskRunner';
+import { type AbstractTask, type TaskClass } from './task';
+import { TaskStatus } from './taskStatus';
+
+export interface QueueDispatcherOptions {
+  queues: Queue[];
+  /** Else the first queue. */
+  defaultQueue?: string;
+  /** Task (or callback) name -> queue name. */
+  associations?: Record<string, string>;
+  taskLog: TaskLog;
+  /** The registry: only these can be run by a worker of this dispatcher. */
+  tasks?: Iterable<TaskClass | CallbackDefinition>;
+  /** How a worker that consumes every queue orders them: 'weighted' (default) or 'priority'. */
+  strategy?: 'weighted' | 'priority' | QueueSelectionStrategy;
+  logger?: Logger;
+}
+
+export interface EnqueueOptions {
+  label?: string;
+  /** Not run before this many ms from now. */
+  delay?: number;
+  /** Not run before this time. */
+  runAt?: Date;
+  maxAttempts?: number;
+  /** Ms a run may take. */
+  timeout?: number;
+  /** Wins over the task's getQueueName hook and the associations. */
+  queue?: string;
+  /** @internal the result handed to the task as ctx.previousResult. */
+  previousResult?: JsonValue;
+}
+
+type EnqueueListener = (queue: string) => void;
+
+/**
+ * The entry point of application code: routes tasks to weighted named queues, records them in
+ * the task log, and runs them at once when their queue is sync.
+ */
+export class QueueDispatcher {
+  readonly registry: TaskRegistry;
+  readonly taskLog: TaskLog;
+  readonly logger: Logger;
+  readonly strategy: QueueSelectionStrategy;
+  private readonly queues = new Map<string, Queue>();
+  private readonly defaultQueueName: string;
+  private readonly associations: Record<string, string>;
+  private readonly listeners = new Set<EnqueueListener>();
+  private syncRunner?: TaskRunner;
+  private closed = false;
+
+  constructor(options: QueueDispatcherOptions) {
+    if (!options.queues || options.queues.length === 0) throw new ConfigError('QueueDispatcher needs at least one queue');
+    for (const queue of options.queues) {
+      if (this.queues.has(queue.name)) throw new ConfigError(`Queue "${queue.name}" is defined twice`);
+      this.queues.set(queue.name, queue);
+    }
+    this.defaultQueueName = options.defaultQueue ?? options.queues[0].name;
+    if (!this.queues.has(this.defaultQueueName)) {
+      throw new ConfigError(`defaultQueue "${this.defaultQueueName}" is not one of the queues (${this.getQueueNames().join(', ')})`);
+    }
+    this.associations = { ...(options.associations ?? {}) };
+    for (const [task, queue] of Object.entries(this.associations)) {
+      if (!this.queues.has(queue)) throw new ConfigError(`associations.${task} names unknown queue "${queue}" (queues: ${this.getQueueNames().join(', ')})`);
+    }
+    this.taskLog = options.taskLog;
+    this.registry = new TaskRegistry(options.tasks ?? []);
+    this.logger = options.logger ?? createLogger();
+    const strategy = options.strategy ?? 'weighted';
+    this.strategy = strategy === 'weighted' ? new WeightedRandomStrategy() : strategy === 'priority' ? new StrictPriorityStrategy() : strategy;
+  }
+
+  /** Creates every queue's container and the task log's. Idempotent. */
+  async initialize(): Promise<void> {
+    await this.taskLog.createContainer();
+    for (const queue of this.queues.values()) await queue.initialize();
+  }
+
+  /** True when every queue runs tasks at enqueue time. */
+  isSync(): boolean {
+    return [...this.queues.values()].every((q) => q.isSync());
+  }
+
+  getQueue(name: string): Queue {
+    const queue = this.queues.get(name);
+    if (!queue) throw new ConfigError(`Unknown queue "${name}" (queues: ${this.getQueueNames().join(', ')})`);
+    return queue;
+  }
+
+  getQueues(): Queue[] {
+    return [...this.queues.values()];
+  }
+
+  getQueueNames(): string[] {
+    return [...this.queues.keys()];
+  }
+
+  getDefaultQueue(): Queue {
+    return this.getQueue(this.defaultQueueName);
+  }
+
+  /** First match wins: explicit option, the task's getQueueName hook, the associations, the default. */
+  queueFor(task: AbstractTask<object>, explicit?: string): Queue {
+    if (explicit) return this.getQueue(explicit);
+    const fromHook = task.getQueueName?.(task.getParameters());
+    if (fromHook) return this.getQueue(fromHook);
+    for (const key of task.associationKeys()) {
+      const associated = this.associations[key];
+      if (associated) return this.getQueue(associated);
+    }
+    return this.getDefaultQueue();
+  }
+
+  /** Publishes a task; on a sync queue it has run (and its report is logged) when this resolves. */
+  async enqueue<T extends AbstractTask<object>>(task: T, labelOrOptions?: string | EnqueueOptions, options: EnqueueOptions = {}): Promise<T> {
+    const opts = typeof labelOrOptions === 'string' ? { ...options, label: labelOrOptions } : { ...labelOrOptions, ...options };
+    await this.enqueueMany([task], opts);
+    return task;
+  }
+
+  /**
+   * Publishes tasks in one batch per queue: one task-log write and one broker write for each.
+   * The same options apply to every task.
+   */
+  async enqueueMany<T extends AbstractTask<object>>(tasks: readonly T[], options: EnqueueOptions = {}): Promise<T[]> {
+    if (this.closed) throw new TaskqError('The dispatcher is closed');
+    const byQueue = new Map<Queue, { task: T; message: TaskMessage }[]>();
+    for (const task of tasks) {
+      if (!this.registry.has(task.name)) {
+        throw new TaskqError(`Task "${task.name}" is not registered with this dispatcher; add it to the "tasks" option`);
+      }
+      this.registry.bind(task);
+      if (options.label !== undefined) task.label = options.label;
+      const queue = this.queueFor(task, options.queue);
+      const list = byQueue.get(queue) ?? [];
+      list.push({ task, message: this.messageOf(task, options) });
+      byQueue.set(queue, list);
+    }
+    const runAt = options.runAt ? options.runAt.getTime() : options.delay ? Date.now() + options.delay : undefined;
+    for (const [queue, items] of byQueue) {
+      await this.taskLog.add(items.map(({ task, message }) => ({ ...entryOf(task, message, queue), status: TaskStatus.Enqueued })));
+      if (queue.isSync()) {
+        for (const { task, message } of items) {
+          task.markEnqueued();
+          await this.runNow(queue, message);
+        }
+        continue;
+      }
+      try {
+        await queue.broker.pushMany(queue.name, items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt })));
+      } catch (error) {
+        for (const { task } of items) {
+          await this.taskLog.changeStatus(task.id, { from: [TaskStatus.Enqueued], to: TaskStatus.Failed, finished: true, report: { type: 'error', message: `Could not be enqueued: ${(error as Error).message}`, children: [] } });
+        }
+        throw error;
+      }
+      for (const { task } of items) task.markEnqueued();
+      for (const listener of this.listeners) listener(queue.name);
+    }
+    return [...tasks];
+  }
+
+  /** Calls `listener` with the queue's name after tasks were pushed to it from this process. */
+  onEnqueued(listener: EnqueueListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const brokers = new Set([...this.queues.values()].map((q) => q.broker));
+    for (const broker of brokers) await broker.close();
+    await this.taskLog.close();
+  }
+
+  private messageOf(task: AbstractTask<object>, options: EnqueueOptions): TaskMessage {
+    const cls = task.constructor as TaskClass;
+    const maxAttempts = options.maxAttempts ?? cls.maxAttempts ?? 1;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TaskqError(`maxAttempts must be an integer >= 1, got ${maxAttempts}`);
+    const message: TaskMessage = {
+      v: 1,
+      id: task.id,
+      name: task.name,
+      params: task.getParameters() as JsonValue,
+      label: task.label,
+      owner: task.owner,
+      createdAt: task.createdAt.toISOString(),
+      parentId: task.parentId,
+      maxAttempts,
+      timeout: options.timeout ?? cls.timeout ?? null,
+    };
+    if (options.previousResult !== undefined) message.previousResult = options.previousResult;
+    return message;
+  }
+
+  /** The sync path: the same runner a worker uses, retried at once up to maxAttempts. */
+  private async runNow(queue: Queue, message: TaskMessage): Promise<DeliveryOutcome> {
+    this.syncRunner ??= this.createRunner(`sync:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, 60_000);
+    const body = encodeTaskMessage(message);
+    for (let receiveCount = 1; ; receiveCount++) {
+      let released = false;
+      const received: ReceivedMessage = { id: message.id, taskId: message.id, body, receiveCount, receipt: message.id };
+      const outcome = await this.syncRunner.process(queue, received, {
+        acknowledge: async () => undefined,
+        release: async () => {
+          released = true;
+        },
+      });
+      if (!released || outcome !== 'retry') return outcome;
+    }
+  }
+
+  /** @internal a runner bound to this dispatcher's registry, log and enqueue. */
+  createRunner(workerId: string, leaseMs: number, logger: Logger = this.logger): TaskRunner {
+    return new TaskRunner({
+      registry: this.registry,
+      taskLog: this.taskLog,
+      logger,
+      workerId,
+      leaseMs,
+      enqueueChild: (parent, child, label) => {
+        child.parentId = parent.id;
+        if (child.owner === null) child.owner = parent.owner;
+        return this.enqueue(child, label ?? child.label);
+      },
+    });
+  }
+}

@@ -1,0 +1,79 @@
+import { type CallbackDefinition, CallbackTask, isCallbackDefinition } from './callbackTask';
+import { ConfigError, UnknownTaskError } from './errors';
+import type { TaskMessage } from './taskMessage';
+import { type AbstractTask, type TaskClass, isTaskClass, taskNameOf } from './task';
+
+/** Task and callback names: what a message may carry. Never a path, never SQL. */
+const NAME_PATTERN = /^[A-Za-z_$][\w$.:-]{0,199}$/;
+
+export function assertValidName(kind: string, name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new ConfigError(`Invalid ${kind} name "${name}": use letters, digits, _ $ . : - (at most 200, not starting with a digit)`);
+  }
+}
+
+/** The tasks a process may run. A message naming anything else fails instead of running. */
+export class TaskRegistry {
+  private readonly tasks = new Map<string, TaskClass>();
+  private readonly callbacks = new Map<string, CallbackDefinition>();
+
+  constructor(entries: Iterable<TaskClass | CallbackDefinition> = []) {
+    this.register(CallbackTask);
+    for (const entry of entries) this.register(entry);
+  }
+
+  register(entry: TaskClass | CallbackDefinition): this {
+    if (isCallbackDefinition(entry)) {
+      assertValidName('callback', entry.name);
+      const existing = this.callbacks.get(entry.name);
+      if (existing && existing.fn !== entry.fn) throw new ConfigError(`Callback "${entry.name}" is registered twice`);
+      this.callbacks.set(entry.name, entry);
+      return this;
+    }
+    if (!isTaskClass(entry)) throw new ConfigError('Only AbstractTask subclasses and defineCallback() results can be registered');
+    const name = taskNameOf(entry);
+    assertValidName('task', name);
+    const existing = this.tasks.get(name);
+    if (existing && existing !== entry) throw new ConfigError(`Two different task classes are registered as "${name}"`);
+    this.tasks.set(name, entry);
+    return this;
+  }
+
+  has(name: string): boolean {
+    return this.tasks.has(name);
+  }
+
+  get(name: string): TaskClass {
+    const cls = this.tasks.get(name);
+    if (!cls) throw new UnknownTaskError(name, this.names());
+    return cls;
+  }
+
+  /** Registered task names and callback names, sorted. */
+  names(): string[] {
+    return [...[...this.tasks.keys()].filter((n) => n !== CallbackTask.taskName), ...[...this.callbacks.keys()].map((n) => `${CallbackTask.taskName}:${n}`)].sort();
+  }
+
+  /** Binds a CallbackTask to its function; any other task passes through. */
+  bind<T extends AbstractTask<object>>(task: T): T {
+    if (task instanceof CallbackTask) {
+      const definition = this.callbacks.get(task.callbackName);
+      if (!definition) throw new UnknownTaskError(`${CallbackTask.taskName}:${task.callbackName}`, this.names());
+      task.bind(definition);
+    }
+    return task;
+  }
+
+  /** Rebuilds the task a message describes. Throws UnknownTaskError for unregistered names. */
+  instantiate(message: TaskMessage): AbstractTask<object> {
+    const cls = this.get(message.name) as unknown as new (params: object, meta: object) => AbstractTask<object>;
+    const task = new cls(message.params as object, {
+      id: message.id,
+      label: message.label,
+      owner: message.owner,
+      createdAt: new Date(message.createdAt),
+      parentId: message.parentId,
+    });
+    return this.bind(task);
+  }
+}

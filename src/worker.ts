@@ -1,0 +1,274 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { ConfigError } from './errors';
+import type { Logger } from './logger';
+import type { Queue } from './queue';
+import type { ReceivedMessage } from './queueBroker';
+import type { QueueDispatcher } from './queueDispatcher';
+import type { DeliveryOutcome, TaskRunner } from './taskRunner';
+
+export interface WorkerOptions {
+  /** Consume only this queue; else every queue, in the dispatcher's strategy order. */
+  queue?: string;
+  /** Stop after this many task runs. Never receives more than it has left to run. */
+  limit?: number;
+  /** Tasks run at the same time. */
+  concurrency?: number;
+  /** How long a received message and a running task stay ours without renewal. */
+  leaseMs?: number;
+  /** Idle back-off: the first wait after an empty poll, doubled up to idleMaxMs. */
+  idleMinMs?: number;
+  idleMaxMs?: number;
+  logger?: Logger;
+  workerId?: string;
+}
+
+export interface WorkerStats {
+  /** Runs finished (completed, failed, retried or waiting on children). */
+  processed: number;
+  completed: number;
+  failed: number;
+  retried: number;
+}
+
+type WorkerState = 'idle' | 'running' | 'paused' | 'stopping' | 'stopped';
+
+interface Held {
+  queue: Queue;
+  message: ReceivedMessage;
+}
+
+/**
+ * Consumes one queue or all of them: receives under a lease, runs up to `concurrency` tasks at a
+ * time through the TaskRunner, renews leases while they run, and backs off when idle.
+ */
+export class Worker {
+  readonly id: string;
+  readonly stats: WorkerStats = { processed: 0, completed: 0, failed: 0, retried: 0 };
+  private readonly queues: Queue[];
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly idleMinMs: number;
+  private readonly idleMaxMs: number;
+  private readonly limit?: number;
+  private readonly logger: Logger;
+  private readonly runner: TaskRunner;
+  private readonly buffer: Held[] = [];
+  private readonly active = new Map<Promise<void>, Held>();
+  private state: WorkerState = 'idle';
+  private sleeper?: () => void;
+  private woken = false;
+  private finished?: Promise<WorkerStats>;
+
+  constructor(
+    private readonly dispatcher: QueueDispatcher,
+    options: WorkerOptions = {},
+  ) {
+    const positive = (name: string, value: number | undefined, fallback: number): number => {
+      const v = value ?? fallback;
+      if (!Number.isInteger(v) || v < 1) throw new ConfigError(`Worker option ${name} must be an integer >= 1, got ${String(value)}`);
+      return v;
+    };
+    this.concurrency = positive('concurrency', options.concurrency, 1);
+    this.leaseMs = positive('leaseMs', options.leaseMs, 30_000);
+    this.idleMinMs = positive('idleMinMs', options.idleMinMs, 20);
+    this.idleMaxMs = Math.max(this.idleMinMs, positive('idleMaxMs', options.idleMaxMs, 1_000));
+    if (options.limit !== undefined) this.limit = positive('limit', options.limit, 1);
+    this.queues = options.queue ? [dispatcher.getQueue(options.queue)] : dispatcher.getQueues();
+    this.queues = this.queues.filter((q) => !q.isSync());
+    this.logger = options.logger ?? dispatcher.logger;
+    this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger);
+  }
+
+  get status(): WorkerState {
+    return this.state;
+  }
+
+  /** Runs until stopped or the limit is reached; resolves with the stats. */
+  run(): Promise<WorkerStats> {
+    this.finished ??= this.loop();
+    return this.finished;
+  }
+
+  /** Stops receiving, lets running tasks finish, gives back unstarted ones. */
+  stop(): Promise<WorkerStats> {
+    if (this.state !== 'stopped') this.state = 'stopping';
+    this.wake();
+    return this.finished ?? Promise.resolve(this.stats);
+  }
+
+  /** Stops receiving and gives back unstarted tasks; running ones finish. */
+  pause(): void {
+    if (this.state === 'running') {
+      this.state = 'paused';
+      this.logger.info('worker paused', { workerId: this.id });
+      this.wake();
+    }
+  }
+
+  resume(): void {
+    if (this.state === 'paused') {
+      this.state = 'running';
+      this.logger.info('worker resumed', { workerId: this.id });
+      this.wake();
+    }
+  }
+
+  private async loop(): Promise<WorkerStats> {
+    if (this.state === 'idle') this.state = 'running';
+    const heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.leaseMs / 3)));
+    const unsubscribe = this.dispatcher.onEnqueued((queue) => {
+      if (this.queues.some((q) => q.name === queue)) this.wake();
+    });
+    this.logger.info('worker started', { workerId: this.id, queues: this.queues.map((q) => q.name), concurrency: this.concurrency, limit: this.limit ?? null });
+    let idleMs = this.idleMinMs;
+    try {
+      while (this.state === 'running' || this.state === 'paused') {
+        if (this.state === 'paused') {
+          await this.releaseBuffer();
+          await this.sleep(this.idleMaxMs);
+          continue;
+        }
+        const budget = this.limit === undefined ? Infinity : this.limit - this.stats.processed - this.active.size - this.buffer.length;
+        if (budget <= 0 && this.buffer.length === 0) {
+          if (this.active.size === 0) break;
+          await this.sleep(this.idleMaxMs);
+          continue;
+        }
+        if (this.buffer.length === 0 && this.active.size < this.concurrency) {
+          const received = await this.receive(budget);
+          if (received === 0) {
+            await this.sleep(idleMs);
+            idleMs = Math.min(this.idleMaxMs, idleMs * 2);
+            continue;
+          }
+          idleMs = this.idleMinMs;
+        }
+        while (this.buffer.length > 0 && this.active.size < this.concurrency && this.state === 'running') {
+          this.start(this.buffer.shift() as Held);
+        }
+        if (this.active.size >= this.concurrency) await this.sleep(this.idleMaxMs);
+      }
+    } finally {
+      if (this.state !== 'stopped') this.state = 'stopping';
+      await this.releaseBuffer();
+      await Promise.allSettled([...this.active.keys()]);
+      clearInterval(heartbeat);
+      unsubscribe();
+      this.state = 'stopped';
+      this.logger.info('worker stopped', { workerId: this.id, ...this.stats });
+    }
+    return this.stats;
+  }
+
+  /** Receives from the first queue, in strategy order, that has messages. Returns how many. */
+  private async receive(budget: number): Promise<number> {
+    const queues = this.queues.length === 1 ? this.queues : this.dispatcher.strategy.order(this.queues);
+    for (const queue of queues) {
+      const want = Math.min(budget, Math.max(queue.broker.receiveBatchSize, this.concurrency - this.active.size));
+      let messages: ReceivedMessage[];
+      try {
+        messages = await queue.broker.receive(queue.name, want, this.leaseMs);
+      } catch (error) {
+        this.logger.error(`receive from queue ${queue.name} failed: ${(error as Error).message}`, { queue: queue.name });
+        continue;
+      }
+      if (messages.length === 0) continue;
+      for (const message of messages) this.buffer.push({ queue, message });
+      try {
+        await this.dispatcher.taskLog.markDequeued(messages.flatMap((m) => (m.taskId ? [m.taskId] : [])));
+      } catch (error) {
+        this.logger.warn(`could not mark tasks dequeued: ${(error as Error).message}`);
+      }
+      return messages.length;
+    }
+    return 0;
+  }
+
+  private start(held: Held): void {
+    const { queue, message } = held;
+    const broker = queue.broker;
+    const promise = this.runner
+      .process(queue, message, {
+        acknowledge: () => broker.acknowledge(queue.name, message),
+        release: (delayMs) => broker.release(queue.name, message, delayMs),
+      })
+      .then(
+        (outcome) => this.count(outcome),
+        (error: unknown) => {
+          // The log or broker failed mid-delivery (database down): the lease runs out and the
+          // message is delivered again, so nothing is lost.
+          this.logger.error(`task delivery failed: ${(error as Error).message}`, { queue: queue.name, messageId: message.id });
+        },
+      )
+      .finally(() => {
+        this.active.delete(promise);
+        this.wake();
+      });
+    this.active.set(promise, held);
+  }
+
+  private count(outcome: DeliveryOutcome): void {
+    if (outcome === 'completed' || outcome === 'child_running') this.stats.completed++;
+    else if (outcome === 'failed') this.stats.failed++;
+    else if (outcome === 'retry') this.stats.retried++;
+    else return;
+    this.stats.processed++;
+  }
+
+  private async releaseBuffer(): Promise<void> {
+    const unstarted = this.buffer.splice(0);
+    await Promise.all(
+      unstarted.map(async ({ queue, message }) => {
+        try {
+          await queue.broker.release(queue.name, message, 0);
+        } catch (error) {
+          this.logger.warn(`could not release message ${message.id}: ${(error as Error).message}; it returns when its lease ends`);
+        }
+      }),
+    );
+  }
+
+  private async renewLeases(): Promise<void> {
+    const held = [...this.buffer, ...this.active.values()];
+    const byQueue = new Map<Queue, ReceivedMessage[]>();
+    for (const { queue, message } of held) byQueue.set(queue, [...(byQueue.get(queue) ?? []), message]);
+    try {
+      for (const [queue, messages] of byQueue) await queue.broker.extendLease(queue.name, messages, this.leaseMs);
+      const running = [...this.runner.running.keys()];
+      const kept = new Set(await this.dispatcher.taskLog.renewLeases(running, this.id, this.leaseMs));
+      for (const id of running) {
+        if (!kept.has(id)) this.runner.running.get(id)?.abort(new Error('The task was cancelled or taken over by another worker'));
+      }
+    } catch (error) {
+      this.logger.warn(`lease renewal failed: ${(error as Error).message}`, { workerId: this.id });
+    }
+  }
+
+  /** Ends the current sleep, or the next one if none is under way (so no wake-up is lost). */
+  private wake(): void {
+    const sleeper = this.sleeper;
+    this.sleeper = undefined;
+    if (sleeper) sleeper();
+    else this.woken = true;
+  }
+
+  /** Waits `ms`, or less when woken (new task, finished run, stop, pause, resume). */
+  private sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.sleeper = undefined;
+        resolve();
+      }, ms);
+      this.sleeper = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
