@@ -70,7 +70,7 @@ export class InMemoryQueueBroker implements QueueBroker {
       stored.visibleAt = now + leaseMs;
       q.hidden.set(stored.id, stored);
       q.nextCheck = Math.min(q.nextCheck, stored.visibleAt);
-      out.push({ id: stored.id, taskId: stored.taskId, body: stored.body, receiveCount: stored.receiveCount, receipt: stored.id });
+      out.push({ id: stored.id, taskId: stored.taskId, body: stored.body, receiveCount: stored.receiveCount, receipt: `${stored.id}:${stored.receiveCount}` });
     }
     if (q.head > 1024 && q.head * 2 > q.ready.length) {
       q.ready = q.ready.slice(q.head);
@@ -80,22 +80,22 @@ export class InMemoryQueueBroker implements QueueBroker {
   }
 
   async acknowledge(queue: string, message: ReceivedMessage): Promise<void> {
-    this.queue(queue).hidden.delete(message.id);
+    const q = this.queue(queue);
+    if (this.holds(q, message)) q.hidden.delete(message.id);
   }
 
   async extendLease(queue: string, messages: readonly ReceivedMessage[], leaseMs: number): Promise<void> {
     const q = this.queue(queue);
     const until = Date.now() + leaseMs;
     for (const message of messages) {
-      const stored = q.hidden.get(message.id);
-      if (stored) stored.visibleAt = until;
+      if (this.holds(q, message)) (q.hidden.get(message.id) as StoredMessage).visibleAt = until;
     }
   }
 
   async release(queue: string, message: ReceivedMessage, delayMs: number): Promise<void> {
     const q = this.queue(queue);
-    const stored = q.hidden.get(message.id);
-    if (!stored) return;
+    if (!this.holds(q, message)) return;
+    const stored = q.hidden.get(message.id) as StoredMessage;
     stored.visibleAt = Date.now() + delayMs;
     if (delayMs <= 0) {
       q.hidden.delete(stored.id);
@@ -122,6 +122,12 @@ export class InMemoryQueueBroker implements QueueBroker {
 
   async close(): Promise<void> {
     this.queues.clear();
+  }
+
+  /** True while `message` is the latest delivery of a message still hidden (leased). */
+  private holds(q: MemoryQueue, message: ReceivedMessage): boolean {
+    const stored = q.hidden.get(message.id);
+    return stored !== undefined && message.receipt === `${stored.id}:${stored.receiveCount}`;
   }
 
   private queue(name: string): MemoryQueue {
