@@ -23,3 +23,4 @@ export type { JsonValue, JsonObject } from './json';
 // The package's own brokers, for applications that build their dispatcher in code.
 export { InMemoryQueueBroker, InMemoryTaskLogBroker } from '../brokers/memory';
 export { RdsQueueBroker, RdsTaskLogBroker } from '../brokers/rds';
+export { installWorkerSignals } from './signals';

@@ -5,7 +5,7 @@ import { ConfigError, TaskqError } from './errors';
 import type { JsonValue } from './json';
 import { type Logger, createLogger } from './logger';
 import type { Queue } from './queue';
-import type { ReceivedMessage } from './queueBroker';
+import type { OutgoingMessage, ReceivedMessage } from './queueBroker';
 import type { QueueSelectionStrategy } from './queueSelection/queueSelectionStrategy';
 import { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';
 import { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
@@ -156,7 +156,7 @@ export class QueueDispatcher {
       if (queue.isSync()) {
         for (const { task, message } of items) {
           task.markEnqueued();
-          await this.runNow(queue, message);
+          await this.runNow(queue, message.id, encodeTaskMessage(message));
         }
         continue;
       }
@@ -208,13 +208,25 @@ export class QueueDispatcher {
     return message;
   }
 
+  /**
+   * Puts already-encoded messages (moved from another broker) on `queue` (which may be a new
+   * broker for one of this dispatcher's queues): pushed as they are, or run at once when it is
+   * sync, through this dispatcher's registry and task log. Their log entries exist already.
+   */
+  async transfer(queue: Queue, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (!queue.isSync()) {
+      await queue.broker.pushMany(queue.name, messages);
+      return;
+    }
+    for (const message of messages) await this.runNow(queue, message.taskId, message.body);
+  }
+
   /** The sync path: the same runner a worker uses, retried at once up to maxAttempts. */
-  private async runNow(queue: Queue, message: TaskMessage): Promise<DeliveryOutcome> {
+  private async runNow(queue: Queue, taskId: string, body: string): Promise<DeliveryOutcome> {
     this.syncRunner ??= this.createRunner(`sync:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, 60_000);
-    const body = encodeTaskMessage(message);
     for (let receiveCount = 1; ; receiveCount++) {
       let released = false;
-      const received: ReceivedMessage = { id: message.id, taskId: message.id, body, receiveCount, receipt: message.id };
+      const received: ReceivedMessage = { id: taskId, taskId, body, receiveCount, receipt: `${taskId}:${receiveCount}` };
       const outcome = await this.syncRunner.process(queue, received, {
         acknowledge: async () => undefined,
         release: async () => {

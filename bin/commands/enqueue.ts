@@ -1,0 +1,69 @@
+import { type Command } from 'commander';
+import { CallbackTask } from '../../src/callbackTask';
+import { ConfigError } from '../../src/errors';
+import { type JsonValue, isJsonObject } from '../../src/json';
+import type { AbstractTask } from '../../src/task';
+import { FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
+import { type GlobalOptions, withDispatcher } from '../context';
+import { positiveInt } from '../options';
+import { printJson, printLine } from '../output';
+
+interface EnqueueCliOptions {
+  params?: string;
+  queue?: string;
+  label?: string;
+  wait?: boolean;
+  waitTimeout?: number;
+  json?: boolean;
+}
+
+export function enqueueCommand(program: Command): void {
+  program
+    .command('enqueue')
+    .description('publish a registered task (or a registered callback, by its name)')
+    .argument('<name>', 'task name')
+    .option('--params <json>', 'the task\'s params, a JSON object (for a callback: its argument, any JSON)')
+    .option('--queue <name>', 'publish to this queue, whatever the associations say')
+    .option('--label <label>', 'a label for the task log')
+    .option('--wait', 'block until the task ends; exit 1 if it did not complete')
+    .option('--wait-timeout <ms>', 'with --wait: give up after this long (exit 1)', positiveInt('--wait-timeout'))
+    .option('--json', 'print JSON')
+    .action(async (name: string, options: EnqueueCliOptions, command: Command) => {
+      let params: JsonValue = {};
+      if (options.params !== undefined) {
+        try {
+          params = JSON.parse(options.params) as JsonValue;
+        } catch (error) {
+          throw new ConfigError(`--params is not valid JSON: ${(error as Error).message}`);
+        }
+      }
+      const global = command.optsWithGlobals<GlobalOptions>();
+      await withDispatcher(global, async ({ dispatcher }) => {
+        let task: AbstractTask<object>;
+        if (dispatcher.registry.has(name) && name !== CallbackTask.taskName) {
+          if (!isJsonObject(params)) throw new ConfigError('--params must be a JSON object for a task class');
+          const cls = dispatcher.registry.get(name) as unknown as new (params: object) => AbstractTask<object>;
+          task = new cls(params);
+        } else if (dispatcher.registry.names().includes(`${CallbackTask.taskName}:${name}`)) {
+          task = CallbackTask.of(name, params);
+        } else {
+          throw new ConfigError(`Unknown task "${name}"; registered: ${dispatcher.registry.names().join(', ') || '(none)'}`);
+        }
+        await dispatcher.enqueue(task, { label: options.label, queue: options.queue });
+        if (!options.wait) {
+          if (options.json) printJson({ id: task.id, name: task.name, status: await dispatcher.taskLog.getStatus(task.id) });
+          else printLine(task.id);
+          return;
+        }
+        const deadline = options.waitTimeout ? Date.now() + options.waitTimeout : Infinity;
+        let entry = await dispatcher.taskLog.get(task.id);
+        for (let pause = 20; entry && !FINAL_STATUSES.includes(entry.status) && Date.now() < deadline; pause = Math.min(pause * 2, 500)) {
+          await new Promise((resolve) => setTimeout(resolve, pause));
+          entry = await dispatcher.taskLog.get(task.id);
+        }
+        if (options.json) printJson(entry);
+        else printLine(`${task.id} ${entry?.status ?? 'unknown'}${entry?.report ? `: ${entry.report.message}` : ''}`);
+        if (entry?.status !== TaskStatus.Completed) process.exitCode = 1;
+      });
+    });
+}

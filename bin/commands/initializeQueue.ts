@@ -1,0 +1,116 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type Command } from 'commander';
+import { createQueueBroker } from '../../src/brokerFactory';
+import { type BrokerSettings, brokerConfigOf, readState, stateFileOf } from '../../src/config';
+import { ConfigError } from '../../src/errors';
+import { Queue } from '../../src/queue';
+import { type GlobalOptions, withDispatcher } from '../context';
+import { oneOf, positiveInt } from '../options';
+import { printJson, printLine } from '../output';
+
+interface InitializeOptions {
+  broker?: 'memory' | 'rds' | 'sqs';
+  connection?: string;
+  receive?: number;
+  queue?: string;
+  awsProfile?: string;
+  region?: string;
+  endpoint?: string;
+  json?: boolean;
+}
+
+/** Pending messages are moved in batches of this many, each leased while it moves. */
+const MOVE_BATCH = 500;
+
+export function initializeQueueCommand(program: Command): void {
+  program
+    .command('initialize-queue')
+    .description('create every queue\'s container and the task log\'s; with --broker, switch queues to that broker and move their pending tasks')
+    .option('--broker <type>', 'switch every queue (or --queue) to this broker: memory | rds', oneOf('--broker', ['memory', 'rds', 'sqs'] as const))
+    .option('--connection <url>', 'with --broker=rds: sqlite:PATH, postgres://…, mysql://… (default: the queue\'s current one, else sqlite:./taskq.db)')
+    .option('--receive <n>', 'with --broker: messages a worker receives at a time', positiveInt('--receive'))
+    .option('--queue <name>', 'only this queue')
+    .option('--aws-profile <profile>', 'with --broker=sqs: AWS profile')
+    .option('--region <region>', 'with --broker=sqs: AWS region')
+    .option('--endpoint <url>', 'with --broker=sqs: endpoint of an SQS-compatible server')
+    .option('--json', 'print the result as JSON')
+    .action(async (options: InitializeOptions, command: Command) => {
+      const global = command.optsWithGlobals<GlobalOptions>();
+      await withDispatcher(global, async ({ config, dispatcher }) => {
+        if (options.queue) dispatcher.getQueue(options.queue);
+        if (!options.broker) {
+          if (options.connection || options.receive) throw new ConfigError('--connection and --receive go with --broker');
+          await dispatcher.initialize();
+          const queues = dispatcher.getQueues().map((q) => ({ name: q.name, weight: q.weight, broker: q.broker.describe() }));
+          if (options.json) printJson({ queues, taskLog: dispatcher.taskLog.broker.describe() });
+          else {
+            for (const q of queues) printLine(`queue ${q.name} (weight ${q.weight}): ${q.broker.type} ready`);
+            printLine(`task log: ${dispatcher.taskLog.broker.type} ready`);
+          }
+          return;
+        }
+        if (options.broker === 'sqs') throw new ConfigError('--broker=sqs: the SQS broker is not available in this version of taskq (memory, rds)');
+        await dispatcher.taskLog.createContainer();
+        const state = readState(config);
+        const moved: { queue: string; from: string; to: string; moved: number }[] = [];
+        for (const queue of dispatcher.getQueues()) {
+          if (options.queue && queue.name !== options.queue) continue;
+          const current = config.queues.find((q) => q.name === queue.name)?.broker;
+          const settings: BrokerSettings =
+            options.broker === 'memory'
+              ? { type: 'memory', ...(options.receive ? { receive: options.receive } : {}) }
+              : {
+                  type: 'rds',
+                  connection: options.connection ?? (current?.type === 'rds' ? current.connection : undefined) ?? 'sqlite:./taskq.db',
+                  ...(options.receive ? { receive: options.receive } : current?.type === 'rds' && current.receive ? { receive: current.receive } : {}),
+                };
+          const target = new Queue(queue.name, createQueueBroker(brokerConfigOf(settings, config.baseDir ?? process.cwd()), `--broker=${options.broker}`), queue.weight);
+          try {
+            await target.initialize();
+            const count = await moveMessages(queue, target, (messages) => dispatcher.transfer(target, messages));
+            moved.push({ queue: queue.name, from: queue.broker.type, to: settings.type, moved: count });
+          } finally {
+            await target.broker.close();
+          }
+          state.queues[queue.name] = settings;
+        }
+        const file = stateFileOf(config);
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+        if (options.json) printJson({ switched: moved, stateFile: file });
+        else {
+          for (const m of moved) printLine(`queue ${m.queue}: ${m.from} -> ${m.to}, ${m.moved} pending task(s) moved`);
+          printLine(`saved in ${file}`);
+        }
+      });
+    });
+}
+
+/**
+ * Moves every visible message from `from` to `to`. Each batch is leased while it moves and
+ * acknowledged only once the target holds it (or ran it, for a sync target): a crash in between
+ * leaves a duplicate, never a loss, and the task log stops the duplicate from running twice.
+ */
+async function moveMessages(
+  from: Queue,
+  to: Queue,
+  transfer: (messages: { taskId: string; body: string }[]) => Promise<void>,
+): Promise<number> {
+  if (from.isSync() || sameStorage(from, to)) return 0;
+  let moved = 0;
+  for (;;) {
+    const batch = await from.broker.receive(from.name, MOVE_BATCH, 10 * 60_000);
+    if (batch.length === 0) return moved;
+    await transfer(batch.map((m) => ({ taskId: m.taskId ?? m.id, body: m.body })));
+    for (const message of batch) await from.broker.acknowledge(from.name, message);
+    moved += batch.length;
+  }
+}
+
+/** Same type, connection and table: the messages are already where they would move to. */
+function sameStorage(a: Queue, b: Queue): boolean {
+  const x = a.broker.describe();
+  const y = b.broker.describe();
+  return x.type === y.type && x.connection === y.connection && x.table === y.table && x.type !== 'memory';
+}

@@ -1,0 +1,39 @@
+import { type Command } from 'commander';
+import { installWorkerSignals } from '../../src/signals';
+import { Worker } from '../../src/worker';
+import { type GlobalOptions, withDispatcher } from '../context';
+import { positiveInt } from '../options';
+import { printJson } from '../output';
+
+interface RunWorkerOptions {
+  queue?: string;
+  limit?: number;
+  concurrency?: number;
+  leaseMs?: number;
+  json?: boolean;
+}
+
+export function runWorkerCommand(program: Command): void {
+  program
+    .command('run-worker')
+    .description('consume one queue, or every queue picked at random by weight, until stopped or --limit tasks ran')
+    .option('--queue <name>', 'consume only this queue')
+    .option('--limit <n>', 'stop after n tasks', positiveInt('--limit'))
+    .option('--concurrency <n>', 'tasks run at the same time (default 1)', positiveInt('--concurrency'))
+    .option('--lease-ms <ms>', 'how long a task stays ours without renewal; a crashed worker\'s tasks run again after it (default 30000)', positiveInt('--lease-ms'))
+    .option('--json', 'print the final stats as JSON')
+    .addHelpText('after', '\nSignals: SIGTERM, SIGINT, SIGQUIT finish running tasks then exit 0; SIGUSR2 pauses; SIGCONT resumes.')
+    .action(async (options: RunWorkerOptions, command: Command) => {
+      const global = command.optsWithGlobals<GlobalOptions>();
+      await withDispatcher(global, async ({ dispatcher }) => {
+        const worker = new Worker(dispatcher, { queue: options.queue, limit: options.limit, concurrency: options.concurrency, leaseMs: options.leaseMs });
+        const removeSignals = installWorkerSignals(worker, dispatcher.logger);
+        try {
+          const stats = await worker.run();
+          if (options.json) printJson(stats);
+        } finally {
+          removeSignals();
+        }
+      });
+    });
+}

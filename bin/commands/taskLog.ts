@@ -1,0 +1,97 @@
+import { type Command } from 'commander';
+import { ConfigError } from '../../src/errors';
+import type { TaskLogEntry } from '../../src/taskLog/taskLogEntry';
+import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
+import { ALL_STATUSES, TaskStatus } from '../../src/taskStatus';
+import { type GlobalOptions, withDispatcher } from '../context';
+import { nonNegativeInt, oneOf, positiveInt } from '../options';
+import { printJson, printLine, printTable } from '../output';
+
+interface TaskLogOptions {
+  stats?: boolean;
+  list?: boolean;
+  get?: string;
+  archive?: string;
+  cancel?: string;
+  force?: boolean;
+  status?: TaskStatus;
+  name?: string;
+  limit?: number;
+  offset?: number;
+  json?: boolean;
+}
+
+export function taskLogCommand(program: Command): void {
+  program
+    .command('task-log')
+    .description('inspect and manage the task log: exactly one of --stats, --list, --get, --archive, --cancel')
+    .option('--stats', 'tasks per status')
+    .option('--list', 'tasks, newest first (archived ones only with --status archived)')
+    .option('--get <id>', 'one task with its report')
+    .option('--archive <id>', 'archive a task that has ended (or any, with --force)')
+    .option('--cancel <id>', 'cancel a task that has not started (or a running one, with --force)')
+    .option('--force', 'with --archive or --cancel')
+    .option('--status <status>', `with --list or --stats: ${ALL_STATUSES.join(', ')}`, oneOf('--status', ALL_STATUSES))
+    .option('--name <task>', 'with --list or --stats: only this task name')
+    .option('--limit <n>', 'with --list (default 20)', positiveInt('--limit'))
+    .option('--offset <n>', 'with --list', nonNegativeInt('--offset'))
+    .option('--json', 'print JSON')
+    .action(async (options: TaskLogOptions, command: Command) => {
+      const actions = (['stats', 'list', 'get', 'archive', 'cancel'] as const).filter((a) => options[a] !== undefined);
+      if (actions.length !== 1) throw new ConfigError(`task-log takes exactly one of --stats, --list, --get, --archive, --cancel${actions.length ? ` (got ${actions.map((a) => `--${a}`).join(', ')})` : ''}`);
+      if (options.force && !options.archive && !options.cancel) throw new ConfigError('--force goes with --archive or --cancel');
+      const global = command.optsWithGlobals<GlobalOptions>();
+      await withDispatcher(global, async ({ dispatcher }) => {
+        const log = dispatcher.taskLog;
+        const filter = new TaskLogFilter();
+        if (options.name) filter.eq('taskName', options.name);
+        if (options.status) filter.eq('status', options.status);
+        if (options.stats) {
+          const stats = await log.getStats(filter);
+          if (options.json) printJson(stats);
+          else printTable(['status', 'tasks'], [...ALL_STATUSES.map((s) => [s, String(stats[s])]), ['total', String(stats.total)]]);
+        } else if (options.list) {
+          if (!options.status) filter.neq('status', TaskStatus.Archived);
+          filter.sort('createdAt', 'desc').sort('id', 'desc').limit(options.limit ?? 20).offset(options.offset ?? 0);
+          const entries = await log.search(filter);
+          if (options.json) printJson(entries);
+          else printTable(['id', 'task', 'status', 'label', 'created', 'report'], entries.map((e) => [e.id, e.taskName, e.status, e.label, e.createdAt.toISOString(), e.report?.message ?? '']));
+        } else {
+          const id = (options.get ?? options.archive ?? options.cancel) as string;
+          let entry: TaskLogEntry | null;
+          if (options.archive) entry = await log.archive(id, { force: options.force });
+          else if (options.cancel) entry = await log.cancel(id, { force: options.force });
+          else {
+            entry = await log.get(id);
+            if (!entry) {
+              process.exitCode = 1;
+              if (options.json) printJson(null);
+              else printLine(`No task ${id} in the task log`);
+              return;
+            }
+          }
+          if (options.json) printJson(entry);
+          else printEntry(entry);
+        }
+      });
+    });
+}
+
+function printEntry(e: TaskLogEntry): void {
+  const rows: [string, string][] = [
+    ['id', e.id],
+    ['task', e.taskName],
+    ['label', e.label],
+    ['status', e.status],
+    ['queue', e.queue ?? ''],
+    ['owner', e.owner ?? ''],
+    ['parent', e.parentId ?? ''],
+    ['attempts', String(e.attempts)],
+    ['created', e.createdAt.toISOString()],
+    ['started', e.startedAt?.toISOString() ?? ''],
+    ['finished', e.finishedAt?.toISOString() ?? ''],
+    ['parameters', JSON.stringify(e.parameters)],
+  ];
+  for (const [k, v] of rows) printLine(`${k.padEnd(11)}${v}`);
+  if (e.report) printLine(`report     ${JSON.stringify(e.report, null, 2).replace(/\n/g, '\n           ')}`);
+}

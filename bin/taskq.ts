@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../src/errors';
+import { enqueueCommand } from './commands/enqueue';
+import { initializeQueueCommand } from './commands/initializeQueue';
+import { runWorkerCommand } from './commands/runWorker';
+import { taskLogCommand } from './commands/taskLog';
+
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+function buildProgram(): Command {
+  const program = new Command('taskq')
+    .description('taskq: background tasks on weighted queues, with a task log')
+    .option('-c, --config <path>', 'config file (else $TASKQ_CONFIG, else taskq.config.{json,js,cjs,mjs} here)')
+    .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['debug', 'info', 'warn', 'error', 'silent']))
+    .exitOverride();
+  initializeQueueCommand(program);
+  runWorkerCommand(program);
+  taskLogCommand(program);
+  enqueueCommand(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has printed its one-line reason already; help and version are not errors.
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`taskq: ${error.message}\n`);
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    process.stderr.write(`taskq: ${(error as Error).message ?? String(error)}\n`);
+    if (process.env.TASKQ_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+    process.exitCode = EXIT_FAILED;
+  }
+}
+
+void main(process.argv);
