@@ -39,11 +39,21 @@ function factoryFor(type: unknown, where: string): BrokerFactory {
 export function createQueueBroker(config: BrokerConfig, where = 'broker'): QueueBroker {
   const factory = factoryFor(config.type, where);
   if (!factory.queueBroker) throw new ConfigError(`${where}: broker type "${config.type}" has no queue broker`);
-  return factory.queueBroker(config);
+  return located(where, () => (factory.queueBroker as NonNullable<BrokerFactory['queueBroker']>)(config));
 }
 
 export function createTaskLogBroker(config: BrokerConfig, where = 'taskLog'): TaskLogBroker {
   const factory = factoryFor(config.type, where);
   if (!factory.taskLogBroker) throw new ConfigError(`${where}: broker type "${config.type}" has no task log broker`);
-  return factory.taskLogBroker(config);
+  return located(where, () => (factory.taskLogBroker as NonNullable<BrokerFactory['taskLogBroker']>)(config));
+}
+
+/** A broker's own option errors, prefixed with where in the config they come from. */
+function located<T>(where: string, create: () => T): T {
+  try {
+    return create();
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`${where}: ${error.message}`);
+    throw error;
+  }
 }

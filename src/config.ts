@@ -156,7 +156,8 @@ async function loadTaskModule(spec: string, baseDir: string, source: string): Pr
   try {
     mod = extname(file) === '.mjs' ? ((await import(pathToFileURL(file).href)) as Record<string, unknown>) : (require(file) as Record<string, unknown>);
   } catch (error) {
-    throw new ConfigError(`${source}: tasks: module "${spec}" could not be loaded: ${(error as Error).message}`);
+    const reason = ((error as Error).message ?? String(error)).split('\n')[0];
+    throw new ConfigError(`${source}: tasks: module "${spec}" could not be loaded: ${reason}`);
   }
   const exported = [...Object.values(mod), ...(mod.default && typeof mod.default === 'object' ? Object.values(mod.default) : [mod.default])];
   const found = exported.filter((v): v is TaskClass | CallbackDefinition => isTaskClass(v) || isCallbackDefinition(v));

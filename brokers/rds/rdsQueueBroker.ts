@@ -1,5 +1,5 @@
 import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceivedMessage } from '../../src/queueBroker';
-import { type RdsConnection, acquireConnection, checkTableName } from './connection';
+import { type RdsConnection, acquireConnection, checkTableName, parseConnection } from './connection';
 import { createMessagesTable } from './schema';
 import { claimMessages } from './sql/claimMessages';
 
@@ -28,10 +28,13 @@ export class RdsQueueBroker implements QueueBroker {
   readonly receiveBatchSize: number;
   readonly connectionString: string;
   readonly table: string;
+  /** The connection string with its password masked. */
+  private readonly display: string;
   private connection?: RdsConnection;
 
   constructor(options: RdsQueueBrokerOptions = {}) {
     this.connectionString = options.connection ?? 'sqlite:./taskq.db';
+    this.display = parseConnection(this.connectionString).display;
     this.receiveBatchSize = options.receive ?? 5;
     this.table = checkTableName('table', options.table ?? 'taskq_messages');
   }
@@ -116,7 +119,7 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   describe(): BrokerDescription {
-    return { type: this.type, connection: this.connection?.display ?? this.connectionString.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@'), receive: this.receiveBatchSize, table: this.table };
+    return { type: this.type, connection: this.display, receive: this.receiveBatchSize, table: this.table };
   }
 
   async close(): Promise<void> {

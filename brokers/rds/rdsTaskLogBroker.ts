@@ -5,7 +5,7 @@ import type { ClaimResult, StatusChange, TaskLogBroker } from '../../src/taskLog
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import type { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { TaskStatus } from '../../src/taskStatus';
-import { type RdsConnection, acquireConnection, checkTableName } from './connection';
+import { type RdsConnection, acquireConnection, checkTableName, parseConnection } from './connection';
 import { createTaskLogTable } from './schema';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
 
@@ -45,10 +45,13 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   readonly type = 'rds';
   readonly connectionString: string;
   readonly table: string;
+  /** The connection string with its password masked. */
+  private readonly display: string;
   private connection?: RdsConnection;
 
   constructor(options: RdsTaskLogBrokerOptions = {}) {
     this.connectionString = options.connection ?? 'sqlite:./taskq.db';
+    this.display = parseConnection(this.connectionString).display;
     this.table = checkTableName('table', options.table ?? 'taskq_task_log');
   }
 
@@ -160,7 +163,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   describe() {
-    return { type: this.type, connection: this.connection?.display ?? this.connectionString.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@'), table: this.table };
+    return { type: this.type, connection: this.display, table: this.table };
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@
  * `describeBrokerConformance` with a factory; the same expectations then hold for memory, SQLite,
  * and the servers later issues add.
  */
-import { Queue, QueueDispatcher, Report, TaskLog, TaskStatus, Worker, silentLogger, type QueueBroker, type ReceivedMessage, type TaskLogBroker } from '../../src';
+import { CallbackTask, Queue, QueueDispatcher, defineCallback, Report, TaskLog, TaskStatus, Worker, silentLogger, type QueueBroker, type ReceivedMessage, type TaskLogBroker } from '../../src';
 import { RecordRun, Sleep, runs } from '../helpers/tasks';
 
 export interface BrokerUnderTest {
@@ -237,7 +237,6 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
 
       test('a failing task is retried up to maxAttempts with its report kept', async () => {
         let calls = 0;
-        const { defineCallback, CallbackTask } = await import('../../src');
         dispatcher.registry.register(defineCallback('flaky', () => {
           calls++;
           if (calls < 3) throw new Error(`flaky failure ${calls}`);

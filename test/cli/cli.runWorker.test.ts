@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import type { TaskLogEntry, TaskLogStats, WorkerStats } from '../../src';
+import { CliProject, collect, until, wait } from '../helpers/cliProject';
+
+jest.setTimeout(60_000);
+
+describe('taskq run-worker (real CLI, SQLite)', () => {
+  let project: CliProject;
+
+  beforeEach(async () => {
+    project = new CliProject();
+    expect((await project.run(['initialize-queue'])).code).toBe(0);
+  });
+
+  afterEach(() => project.remove());
+
+  const enqueue = async (name: string, params: object, extra: string[] = []) => {
+    const result = await project.run(['enqueue', name, '--params', JSON.stringify(params), ...extra]);
+    expect(result).toMatchObject({ code: 0 });
+    return result.stdout.trim();
+  };
+  const entry = (id: string) => project.json<TaskLogEntry>(['task-log', '--get', id]);
+  const runsOf = (id: string) => readFileSync(project.runsFile, 'utf8').split('\n').filter((l) => l === id).length;
+
+  test('--queue=standard --limit=5 processes exactly five tasks and exits 0; task-log --stats shows them', async () => {
+    for (let i = 0; i < 7; i++) await enqueue('Hello', { name: `n${i}` });
+    await enqueue('shout', 'to the priority queue' as never);
+    const result = await project.run(['run-worker', '--queue=standard', '--limit=5', '--json', '--log-level=info']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout) as WorkerStats).toEqual({ processed: 5, completed: 5, failed: 0, retried: 0 });
+    // One log line per task: id, name, status, ms.
+    const lines = result.stderr.split('\n').filter((l) => l.includes('"status":"completed"'));
+    expect(lines).toHaveLength(5);
+    expect(JSON.parse(lines[0])).toMatchObject({ task: 'Hello', status: 'completed', taskId: expect.any(String), ms: expect.any(Number) });
+
+    const stats = await project.json<TaskLogStats>(['task-log', '--stats']);
+    expect(stats).toMatchObject({ completed: 5, enqueued: 3, total: 8, running: 0, dequeued: 0 });
+  });
+
+  test('--limit without --queue consumes every queue, and never leaves prefetched tasks hidden', async () => {
+    for (let i = 0; i < 6; i++) await enqueue('Hello', { name: `n${i}` });
+    for (let i = 0; i < 6; i++) await enqueue('shout', `s${i}` as never);
+    const first = await project.run(['run-worker', '--limit=4', '--json', '--log-level=silent', '--lease-ms=600000']);
+    expect(first.code).toBe(0);
+    expect((JSON.parse(first.stdout) as WorkerStats).processed).toBe(4);
+    // With receive=5 a worker that fetched past its limit would leave tasks leased: the next one
+    // must find all eight remaining at once, not after a lease.
+    const second = await project.run(['run-worker', '--limit=8', '--json', '--log-level=silent', '--lease-ms=600000']);
+    expect(second.code).toBe(0);
+    expect((JSON.parse(second.stdout) as WorkerStats).processed).toBe(8);
+    expect(await project.json<TaskLogStats>(['task-log', '--stats'])).toMatchObject({ completed: 12, total: 12 });
+  });
+
+  test('SIGTERM during a long task lets it finish, then exits 0', async () => {
+    const id = await enqueue('Slow', { ms: 1500 });
+    await enqueue('Hello', { name: 'after' });
+    const worker = project.spawn(['run-worker', '--log-level=info']);
+    const done = collect(worker);
+    await until(async () => (await entry(id)).status === 'running', 15_000, 'the task to start');
+    worker.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(await entry(id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(result.stderr).toMatch(/SIGTERM: finishing running tasks/);
+  });
+
+  test('a worker killed with SIGKILL mid-task: the task runs again after its lease and completes; nothing lost', async () => {
+    const slow = await enqueue('Slow', { ms: 1500 });
+    const others = [];
+    for (let i = 0; i < 5; i++) others.push(await enqueue('Hello', { name: `n${i}` }));
+    const victim = project.spawn(['run-worker', '--queue=standard', '--lease-ms=1000', '--log-level=silent']);
+    const victimDone = collect(victim);
+    await until(async () => (await entry(slow)).status === 'running', 15_000, 'the slow task to start');
+    victim.kill('SIGKILL');
+    expect((await victimDone).code).toBeNull();
+    expect((await entry(slow)).status).toBe('running');
+
+    const rescuer = await project.run(['run-worker', '--queue=standard', '--limit=6', '--lease-ms=1000', '--json', '--log-level=silent']);
+    expect(rescuer.code).toBe(0);
+    expect(await entry(slow)).toMatchObject({ status: 'completed', attempts: 2, report: { data: { attempt: 2 } } });
+    expect(runsOf(slow)).toBe(2);
+    for (const id of others) {
+      expect((await entry(id)).status).toBe('completed');
+      expect(runsOf(id)).toBe(1);
+    }
+    expect(await project.json<TaskLogStats>(['task-log', '--stats'])).toMatchObject({ completed: 6, total: 6 });
+  });
+
+  test('SIGUSR2 pauses and SIGCONT resumes', async () => {
+    const worker = project.spawn(['run-worker', '--log-level=info']);
+    const done = collect(worker);
+    let stderr = '';
+    worker.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    await until(async () => stderr.includes('worker started'), 15_000, 'the worker to start');
+    worker.kill('SIGUSR2');
+    await until(async () => stderr.includes('worker paused'), 5_000, 'the pause');
+    const id = await enqueue('Hello', { name: 'paused' });
+    await wait(1_500);
+    expect((await entry(id)).status).toBe('enqueued');
+    worker.kill('SIGCONT');
+    await until(async () => (await entry(id)).status === 'completed', 10_000, 'the task after resume');
+    worker.kill('SIGINT');
+    expect((await done).code).toBe(0);
+  });
+});
