@@ -44,4 +44,6 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-void main(process.argv);
+// Exit once the command is done, even if a timed-out task that ignored its abort signal is still
+// holding the event loop open.
+void main(process.argv).then(() => process.exit(process.exitCode ?? 0));
