@@ -61,6 +61,10 @@ export class CallbackTask extends AbstractTask<CallbackParams> {
     return typeof queue === 'function' ? queue(params.args) : queue;
   }
 
+  override get logName(): string {
+    return `${this.name}:${this.params.callback}`;
+  }
+
   override associationKeys(): string[] {
     return [this.params.callback, this.name];
   }

@@ -90,6 +90,11 @@ export abstract class AbstractTask<P extends object = Record<string, JsonValue>>
     return this.params;
   }
 
+  /** The name the task log shows: the task name (a callback's task adds the callback's). */
+  get logName(): string {
+    return this.name;
+  }
+
   /** Keys looked up in the associations table, most specific first. */
   associationKeys(): string[] {
     return [this.name];

@@ -118,7 +118,7 @@ export class TaskRunner {
 
     const ms = Math.round(performance.now() - started);
     const done = (status: DeliveryOutcome): DeliveryOutcome => {
-      logger.info(`${task.name} ${task.id} ${status} in ${ms} ms`, { taskId: task.id, task: task.name, status, ms, attempt, queue: queue.name });
+      logger.info(`${task.logName} ${task.id} ${status} in ${ms} ms`, { taskId: task.id, task: task.logName, status, ms, attempt, queue: queue.name });
       return status;
     };
 
@@ -165,7 +165,7 @@ export function entryOf(task: AbstractTask<object>, message: TaskMessage, queue:
   return {
     id: task.id,
     parentId: task.parentId,
-    taskName: task.name,
+    taskName: task.logName,
     label: task.label,
     owner: task.owner,
     queue: queue.name,
