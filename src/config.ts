@@ -16,7 +16,7 @@ const memoryBroker = z.object({ type: z.literal('memory'), sync: z.boolean().opt
 const rdsBroker = z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), receive: receive.optional(), table: z.string().optional() }).strict();
 const brokerSchema = z.discriminatedUnion('type', [memoryBroker, rdsBroker]);
 const taskLogSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('memory') }).strict(),
+  z.object({ type: z.literal('memory'), maxEntries: z.number().int().positive().optional() }).strict(),
   z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), table: z.string().optional() }).strict(),
 ]);
 

@@ -12,7 +12,7 @@ import { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy'
 import type { TaskLog } from './taskLog/taskLog';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
 import { TaskRegistry } from './taskRegistry';
-import { type DeliveryOutcome, TaskRunner, entryOf } from './taskRunner';
+import { type DeliveryOutcome, type PreparedDelivery, TaskRunner, entryOf } from './taskRunner';
 import { type AbstractTask, type TaskClass } from './task';
 import { TaskStatus } from './taskStatus';
 
@@ -46,6 +46,8 @@ export interface EnqueueOptions {
 }
 
 type EnqueueListener = (queue: string) => void;
+
+const SYNC_HANDLE = { acknowledge: async () => undefined, release: async () => undefined };
 
 /**
  * The entry point of application code: routes tasks to weighted named queues, records them in
@@ -152,11 +154,12 @@ export class QueueDispatcher {
     }
     const runAt = options.runAt ? options.runAt.getTime() : options.delay ? Date.now() + options.delay : undefined;
     for (const [queue, items] of byQueue) {
-      await this.taskLog.add(items.map(({ task, message }) => ({ ...entryOf(task, message, queue), status: TaskStatus.Enqueued })));
+      await this.taskLog.add(items.map(({ task, message }) => entryOf(task, message, queue, TaskStatus.Enqueued)));
       if (queue.isSync()) {
         for (const { task, message } of items) {
           task.markEnqueued();
-          await this.runNow(queue, message.id, encodeTaskMessage(message));
+          // Encoded all the same: what runs in sync mode must survive a real broker too.
+          await this.runNow(queue, message.id, encodeTaskMessage(message), { message, task });
         }
         continue;
       }
@@ -222,18 +225,13 @@ export class QueueDispatcher {
   }
 
   /** The sync path: the same runner a worker uses, retried at once up to maxAttempts. */
-  private async runNow(queue: Queue, taskId: string, body: string): Promise<DeliveryOutcome> {
+  private async runNow(queue: Queue, taskId: string, body: string, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
     this.syncRunner ??= this.createRunner(`sync:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, 60_000);
     for (let receiveCount = 1; ; receiveCount++) {
-      let released = false;
-      const received: ReceivedMessage = { id: taskId, taskId, body, receiveCount, receipt: `${taskId}:${receiveCount}` };
-      const outcome = await this.syncRunner.process(queue, received, {
-        acknowledge: async () => undefined,
-        release: async () => {
-          released = true;
-        },
-      });
-      if (!released || outcome !== 'retry') return outcome;
+      const received: ReceivedMessage = { id: taskId, taskId, body, receiveCount, receipt: taskId };
+      // Nothing to acknowledge or release: the message only lives in this call.
+      const outcome = await this.syncRunner.process(queue, received, SYNC_HANDLE, prepared);
+      if (outcome !== 'retry') return outcome;
     }
   }
 

@@ -16,6 +16,7 @@ const REPORT_TYPES: readonly ReportType[] = ['info', 'success', 'warning', 'erro
 /** What a task produced: a typed message with optional data and nested child reports. */
 export class Report {
   readonly children: Report[] = [];
+  private json?: ReportData;
 
   constructor(
     readonly type: ReportType,
@@ -72,8 +73,22 @@ export class Report {
   }
 
   toJSON(): ReportData {
+    if (this.json) return this.json;
     const json: ReportData = { type: this.type, message: this.message, children: this.children.map((c) => c.toJSON()) };
     if (this.data !== undefined) json.data = this.data;
     return json;
   }
+
+  /** A report that will not change: its JSON is made once and shared (also frozen). */
+  freeze(): Readonly<Report> {
+    this.json = deepFreeze(this.toJSON());
+    Object.freeze(this.children);
+    return Object.freeze(this);
+  }
+}
+
+function deepFreeze(report: ReportData): ReportData {
+  report.children.forEach(deepFreeze);
+  Object.freeze(report.children);
+  return Object.freeze(report);
 }

@@ -5,9 +5,11 @@ import type { Queue } from './queue';
 import type { ReceivedMessage } from './queueBroker';
 import { Report } from './report';
 import type { TaskLog } from './taskLog/taskLog';
+import type { NewTaskLogEntry } from './taskLog/taskLogEntry';
 import { type TaskMessage, decodeTaskMessage, peekTaskId } from './taskMessage';
 import type { TaskRegistry } from './taskRegistry';
-import { type AbstractTask, type TaskClass, type TaskContext, type TaskResult, backoffDelay } from './task';
+import { RunContext, type RunContextDeps } from './runContext';
+import { type AbstractTask, type TaskClass, type TaskResult, backoffDelay } from './task';
 import { TaskStatus } from './taskStatus';
 
 /** What the runner does with the message once it is done with it. */
@@ -36,8 +38,14 @@ export interface TaskRunnerOptions {
   enqueueChild(parent: AbstractTask<object>, child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>>;
 }
 
-/** Live runs of this runner: task id -> the controller that aborts its signal. */
-export type RunningTasks = Map<string, AbortController>;
+/** Live runs of this runner: task id -> its context (whose abort() aborts the run's signal). */
+export type RunningTasks = Map<string, RunContext>;
+
+/** A message the caller has already decoded and turned into a task (the sync queue's path). */
+export interface PreparedDelivery {
+  message: TaskMessage;
+  task: AbstractTask<object>;
+}
 
 /**
  * Turns one delivered message into at most one run: decode, claim in the task log, run, record the
@@ -46,30 +54,41 @@ export type RunningTasks = Map<string, AbortController>;
 export class TaskRunner {
   readonly running: RunningTasks = new Map();
 
-  constructor(private readonly options: TaskRunnerOptions) {}
+  private readonly contextDeps: RunContextDeps;
 
-  async process(queue: Queue, message: ReceivedMessage, handle: MessageHandle): Promise<DeliveryOutcome> {
+  constructor(private readonly options: TaskRunnerOptions) {
+    this.contextDeps = {
+      logger: options.logger,
+      progress: (taskId, value) => options.taskLog.setProgress(taskId, options.workerId, value),
+      enqueueChild: options.enqueueChild,
+    };
+  }
+
+  async process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
     const { taskLog, registry } = this.options;
     let decoded: TaskMessage;
-    try {
-      decoded = decodeTaskMessage(message.body);
-    } catch (error) {
-      const id = peekTaskId(message.body) ?? message.taskId ?? `undecodable-${queue.name}-${message.id}`;
-      return this.rejectMessage(queue, handle, id, '(undecodable)', Report.error(`Message could not be decoded: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name, brokerMessageId: message.id }));
-    }
-
     let task: AbstractTask<object>;
-    try {
-      task = registry.instantiate(decoded);
-    } catch (error) {
-      const reason = error instanceof UnknownTaskError ? error.message : `Task could not be created: ${(error as Error).message}`;
-      return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(reason, { rawPayload: message.body, queue: queue.name }));
+    if (prepared) {
+      ({ message: decoded, task } = prepared);
+    } else {
+      try {
+        decoded = decodeTaskMessage(message.body);
+      } catch (error) {
+        const id = peekTaskId(message.body) ?? message.taskId ?? `undecodable-${queue.name}-${message.id}`;
+        return this.rejectMessage(queue, handle, id, '(undecodable)', Report.error(`Message could not be decoded: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name, brokerMessageId: message.id }));
+      }
+      try {
+        task = registry.instantiate(decoded);
+      } catch (error) {
+        const reason = error instanceof UnknownTaskError ? error.message : `Task could not be created: ${(error as Error).message}`;
+        return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(reason, { rawPayload: message.body, queue: queue.name }));
+      }
     }
 
     let claim = await taskLog.claim(task.id, this.options.workerId, this.options.leaseMs);
     if (claim.outcome === 'missing') {
       // The log lost the entry (reset, other database): record it now rather than drop the task.
-      await taskLog.add([{ ...entryOf(task, decoded, queue), status: TaskStatus.Enqueued }]);
+      await taskLog.add([entryOf(task, decoded, queue, TaskStatus.Enqueued)]);
       claim = await taskLog.claim(task.id, this.options.workerId, this.options.leaseMs);
     }
     if (claim.outcome === 'busy') {
@@ -88,26 +107,13 @@ export class TaskRunner {
     const { taskLog, workerId, logger } = this.options;
     const cls = task.constructor as TaskClass;
     const started = performance.now();
-    const controller = new AbortController();
-    this.running.set(task.id, controller);
-    let children = 0;
-    const ctx: TaskContext = {
-      taskId: task.id,
-      attempt,
-      signal: controller.signal,
-      logger,
-      previousResult: message.previousResult,
-      progress: (value: JsonValue) => taskLog.setProgress(task.id, workerId, value),
-      enqueueChild: async (child, label) => {
-        children++;
-        return this.options.enqueueChild(task, child, label);
-      },
-    };
+    const ctx = new RunContext(task, attempt, message.previousResult, this.contextDeps);
+    this.running.set(task.id, ctx);
 
     let report: Report;
     let failed: boolean;
     try {
-      report = toReport(await withTimeout(task.run(ctx), message.timeout, controller));
+      report = toReport(await withTimeout(task.run(ctx), message.timeout, ctx));
       failed = report.type === 'error';
     } catch (error) {
       report = Report.fromError(error);
@@ -122,7 +128,7 @@ export class TaskRunner {
       return status;
     };
 
-    if (controller.signal.aborted && !(controller.signal.reason instanceof TaskTimeoutError)) {
+    if (ctx.aborted && !(ctx.abortReason instanceof TaskTimeoutError)) {
       // Cancelled by force or taken over after a lost lease: whoever changed the status owns it now.
       await handle.release(0);
       return done('lost-lease');
@@ -138,7 +144,7 @@ export class TaskRunner {
       return done('retry');
     }
 
-    const to = failed ? TaskStatus.Failed : children > 0 ? TaskStatus.ChildRunning : TaskStatus.Completed;
+    const to = failed ? TaskStatus.Failed : ctx.children > 0 ? TaskStatus.ChildRunning : TaskStatus.Completed;
     const changed = await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to, workerId, report: report.toJSON(), finished: to !== TaskStatus.ChildRunning });
     if (!changed) {
       await handle.release(0);
@@ -161,8 +167,9 @@ export class TaskRunner {
   }
 }
 
-export function entryOf(task: AbstractTask<object>, message: TaskMessage, queue: Queue) {
+export function entryOf(task: AbstractTask<object>, message: TaskMessage, queue: Queue, status: TaskStatus): NewTaskLogEntry {
   return {
+    status,
     id: task.id,
     parentId: task.parentId,
     taskName: task.logName,
@@ -174,24 +181,27 @@ export function entryOf(task: AbstractTask<object>, message: TaskMessage, queue:
   };
 }
 
+/** The report of a run that returned nothing: one shared, frozen object. */
+const COMPLETED = Report.success('Task completed').freeze() as Report;
+
 function toReport(result: TaskResult): Report {
+  if (result === undefined) return COMPLETED;
   if (result instanceof Report) return result;
   // A Report from another copy of taskq (a task module that bundles its own) is still a report.
   if (typeof result === 'object' && result !== null && typeof (result as { toJSON?: unknown }).toJSON === 'function') {
     const json: unknown = (result as unknown as { toJSON(): unknown }).toJSON();
     if (Report.isReportData(json)) return Report.fromJSON(json);
   }
-  if (result === undefined) return Report.success('Task completed');
   return Report.success('Task completed', result as JsonValue);
 }
 
-async function withTimeout<T>(run: Promise<T> | T, timeout: number | null, controller: AbortController): Promise<T> {
+async function withTimeout<T>(run: Promise<T> | T, timeout: number | null, ctx: RunContext): Promise<T> {
   if (!timeout) return run;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const error = new TaskTimeoutError(timeout);
-      controller.abort(error);
+      ctx.abort(error);
       reject(error);
     }, timeout);
   });

@@ -4,5 +4,5 @@ import { InMemoryTaskLogBroker } from './inMemoryTaskLogBroker';
 
 export const factory: BrokerFactory = {
   queueBroker: (config: BrokerConfig) => new InMemoryQueueBroker({ sync: config.sync as boolean | undefined, receive: config.receive as number | undefined }),
-  taskLogBroker: () => new InMemoryTaskLogBroker(),
+  taskLogBroker: (config: BrokerConfig) => new InMemoryTaskLogBroker({ maxEntries: config.maxEntries as number | undefined }),
 };

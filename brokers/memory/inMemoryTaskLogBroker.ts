@@ -2,12 +2,30 @@ import type { JsonValue } from '../../src/json';
 import type { ClaimResult, StatusChange, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
 import { DATE_COLUMNS, type NewTaskLogEntry, type TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { type FilterCondition, type FilterValue, type TaskLogFilter, likeToRegExp } from '../../src/taskLog/taskLogFilter';
-import { TaskStatus } from '../../src/taskStatus';
+import { ConfigError } from '../../src/errors';
+import { FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
+
+export interface InMemoryTaskLogBrokerOptions {
+  /**
+   * Entries kept at most (default 100,000). Past it the oldest ended ones (completed, failed,
+   * cancelled, archived) are forgotten, so a long-lived process on the sync queue does not grow
+   * without bound; entries still waiting or running are always kept.
+   */
+  maxEntries?: number;
+}
+
+const FINAL: ReadonlySet<string> = new Set(FINAL_STATUSES);
 
 /** The task log in this process's memory: for the sync queue, tests, and single-process apps. */
 export class InMemoryTaskLogBroker implements TaskLogBroker {
   readonly type = 'memory';
+  readonly maxEntries: number;
   private readonly entries = new Map<string, TaskLogEntry>();
+
+  constructor(options: InMemoryTaskLogBrokerOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 100_000;
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new ConfigError(`maxEntries must be an integer >= 1, got ${options.maxEntries}`);
+  }
 
   async createContainer(): Promise<void> {}
 
@@ -19,18 +37,41 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     for (const entry of entries) {
       if (this.entries.has(entry.id)) throw new Error(`Task ${entry.id} is already in the task log`);
     }
-    for (const entry of entries) {
-      this.entries.set(entry.id, {
-        ...entry,
-        report: entry.report ?? null,
+    for (const e of entries) {
+      // Spelled out rather than spread: this is the hot path of the sync queue.
+      this.entries.set(e.id, {
+        id: e.id,
+        parentId: e.parentId,
+        taskName: e.taskName,
+        label: e.label,
+        status: e.status,
+        owner: e.owner,
+        queue: e.queue,
+        parameters: e.parameters,
+        report: e.report ?? null,
         progress: null,
         attempts: 0,
         workerId: null,
         leaseUntil: null,
-        updatedAt: entry.createdAt,
+        createdAt: e.createdAt,
+        updatedAt: e.createdAt,
         startedAt: null,
-        finishedAt: entry.status === TaskStatus.Failed ? entry.createdAt : null,
+        finishedAt: e.status === TaskStatus.Failed ? e.createdAt : null,
       });
+    }
+    // Trim in steps of a tenth, so the scan is paid once per many adds.
+    if (this.entries.size > this.maxEntries + Math.ceil(this.maxEntries / 10)) this.evict();
+  }
+
+  /** Forgets the oldest ended entries (Map order is insertion order) down to maxEntries. */
+  private evict(): void {
+    let excess = this.entries.size - this.maxEntries;
+    for (const [id, entry] of this.entries) {
+      if (excess <= 0) break;
+      if (FINAL.has(entry.status)) {
+        this.entries.delete(id);
+        excess--;
+      }
     }
   }
 

@@ -1,2 +1,2 @@
 export { InMemoryQueueBroker, type InMemoryQueueBrokerOptions } from './inMemoryQueueBroker';
-export { InMemoryTaskLogBroker } from './inMemoryTaskLogBroker';
+export { InMemoryTaskLogBroker, type InMemoryTaskLogBrokerOptions } from './inMemoryTaskLogBroker';

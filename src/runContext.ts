@@ -1,0 +1,62 @@
+import type { JsonValue } from './json';
+import type { Logger } from './logger';
+import type { AbstractTask, TaskContext } from './task';
+
+export interface RunContextDeps {
+  logger: Logger;
+  progress(taskId: string, value: JsonValue): Promise<void>;
+  enqueueChild(parent: AbstractTask<object>, child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>>;
+}
+
+/**
+ * The TaskContext of one run. Its AbortController is made only when someone asks for the signal
+ * or aborts the run: most tasks never do, and a controller per run is a tenth of the cost of a
+ * no-op task on the sync queue.
+ */
+export class RunContext implements TaskContext {
+  /** Children enqueued by this run: the run ends child_running when there are any. */
+  children = 0;
+  private controller?: AbortController;
+
+  constructor(
+    private readonly task: AbstractTask<object>,
+    readonly attempt: number,
+    readonly previousResult: JsonValue | undefined,
+    private readonly deps: RunContextDeps,
+  ) {}
+
+  get taskId(): string {
+    return this.task.id;
+  }
+
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.controller?.signal.aborted ?? false;
+  }
+
+  get abortReason(): unknown {
+    return this.controller?.signal.reason;
+  }
+
+  abort(reason: unknown): void {
+    this.controller ??= new AbortController();
+    this.controller.abort(reason);
+  }
+
+  progress(value: JsonValue): Promise<void> {
+    return this.deps.progress(this.task.id, value);
+  }
+
+  enqueueChild(child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>> {
+    this.children++;
+    return this.deps.enqueueChild(this.task, child, label);
+  }
+}
