@@ -2,14 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import knex, { type Knex } from 'knex';
 import { ConfigError } from '../../src/errors';
+import { KnexExecutor, type SqlExecutor, SqliteExecutor } from './sqlExecutor';
 
 export type Dialect = 'sqlite' | 'postgres' | 'mysql';
 
 export interface ParsedConnection {
   dialect: Dialect;
-  /** The connection string with any password masked: safe to log and to persist in descriptions. */
+  /** The connection string with any password masked: safe to log. */
   display: string;
-  config: Knex.Config;
+  /** sqlite: the file (resolved) or :memory:; otherwise the URL as given. */
+  target: string;
 }
 
 /** `sqlite:PATH`, `sqlite::memory:`, `postgres://…`, `mysql://…`. */
@@ -18,84 +20,90 @@ export function parseConnection(connection: string): ParsedConnection {
   if (connection.startsWith('sqlite:')) {
     const path = connection.slice('sqlite:'.length);
     if (path === '') throw new ConfigError(`RDS connection "${connection}": sqlite needs a file path (sqlite:./taskq.db) or sqlite::memory:`);
-    const filename = path === ':memory:' ? ':memory:' : resolve(path);
-    return {
-      dialect: 'sqlite',
-      display: connection,
-      config: {
-        client: 'better-sqlite3',
-        connection: { filename },
-        useNullAsDefault: true,
-        pool: {
-          min: 1,
-          max: 1,
-          afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
-            // WAL lets readers run beside the writer; busy_timeout makes other processes wait for
-            // the write lock instead of failing at once.
-            conn.pragma('journal_mode = WAL');
-            conn.pragma('synchronous = NORMAL');
-            conn.pragma('busy_timeout = 10000');
-            done(null, conn);
-          },
-        },
-      },
-    };
+    return { dialect: 'sqlite', display: connection, target: path === ':memory:' ? ':memory:' : resolve(path) };
   }
   const match = /^(postgres|postgresql|mysql|mariadb):\/\//.exec(connection);
   if (!match) throw new ConfigError(`RDS connection "${mask(connection)}" is not one of sqlite:PATH, postgres://…, mysql://…`);
   const dialect: Dialect = match[1].startsWith('postgres') ? 'postgres' : 'mysql';
-  return {
-    dialect,
-    display: mask(connection),
-    config: { client: dialect === 'postgres' ? 'pg' : 'mysql2', connection: dialect === 'postgres' ? connection : connection.replace(/^mariadb:/, 'mysql:'), pool: { min: 0, max: 10 } },
-  };
+  return { dialect, display: mask(connection), target: dialect === 'mysql' ? connection.replace(/^mariadb:/, 'mysql:') : connection };
 }
 
-function mask(connection: string): string {
+export function mask(connection: string): string {
   return connection.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
 }
 
 export interface RdsConnection {
-  readonly knex: Knex;
   readonly dialect: Dialect;
   readonly display: string;
+  /** Builds SQL (query and schema builders, toSQL()); runs queries only for PostgreSQL and MySQL. */
+  readonly knex: Knex;
+  readonly exec: SqlExecutor;
+  /** Quotes a (checked) identifier for this dialect. */
+  quote(identifier: string): string;
   /** Gives the shared connection back; the last holder closes it. */
   release(): Promise<void>;
 }
 
-const shared = new Map<string, { knex: Knex; refs: number; parsed: ParsedConnection }>();
+interface Shared {
+  connection: Omit<RdsConnection, 'release'>;
+  refs: number;
+}
+
+const shared = new Map<string, Shared>();
+
+function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
+  if (parsed.dialect === 'sqlite') {
+    if (parsed.target !== ':memory:') mkdirSync(dirname(parsed.target), { recursive: true });
+    const Database = require('better-sqlite3') as typeof import('better-sqlite3');
+    const db = new Database(parsed.target);
+    // WAL lets readers run beside the writer; busy_timeout makes other processes wait for the
+    // write lock instead of failing at once; NORMAL syncs at checkpoints, not at every commit.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 10000');
+    return {
+      dialect: 'sqlite',
+      display: parsed.display,
+      knex: knex({ client: 'better-sqlite3', useNullAsDefault: true }),
+      exec: new SqliteExecutor(db),
+      quote: (id) => `"${id}"`,
+    };
+  }
+  const instance = knex({ client: parsed.dialect === 'postgres' ? 'pg' : 'mysql2', connection: parsed.target, pool: { min: 0, max: 10 } });
+  return {
+    dialect: parsed.dialect,
+    display: parsed.display,
+    knex: instance,
+    exec: new KnexExecutor(parsed.dialect, instance),
+    quote: parsed.dialect === 'mysql' ? (id) => `\`${id}\`` : (id) => `"${id}"`,
+  };
+}
 
 /**
- * One knex instance per connection string per process, shared by every queue broker and the task
- * log broker on it. For SQLite this means one writer connection in the process, so the queue and
- * the log never wait on each other's locks.
+ * One connection per database per process, shared by every queue broker and the task log broker
+ * on it. For SQLite that is one handle: the queue and the log never wait on each other's locks.
  */
 export function acquireConnection(connection: string): RdsConnection {
   const parsed = parseConnection(connection);
-  const key = parsed.dialect === 'sqlite' && (parsed.config.connection as { filename: string }).filename === ':memory:' ? connection : JSON.stringify(parsed.config.connection);
+  // sqlite::memory: too is shared while anyone holds it, so a queue and a log can use one.
+  const key = `${parsed.dialect}:${parsed.target}`;
   let entry = shared.get(key);
   if (!entry) {
-    if (parsed.dialect === 'sqlite') {
-      const filename = (parsed.config.connection as { filename: string }).filename;
-      if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
-    }
-    entry = { knex: knex(parsed.config), refs: 0, parsed };
+    entry = { connection: open(parsed), refs: 0 };
     shared.set(key, entry);
   }
   entry.refs++;
   const held = entry;
   let released = false;
   return {
-    knex: held.knex,
-    dialect: parsed.dialect,
-    display: parsed.display,
+    ...held.connection,
     async release() {
       if (released) return;
       released = true;
       held.refs--;
       if (held.refs === 0) {
         shared.delete(key);
-        await held.knex.destroy();
+        await held.connection.exec.close();
       }
     },
   };

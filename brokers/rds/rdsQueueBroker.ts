@@ -2,6 +2,7 @@ import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceivedMessage }
 import { type RdsConnection, acquireConnection, checkTableName, parseConnection } from './connection';
 import { createMessagesTable } from './schema';
 import { claimMessages } from './sql/claimMessages';
+import type { SqlStatement } from './sqlExecutor';
 
 export interface RdsQueueBrokerOptions {
   /** `sqlite:PATH` (default `sqlite:./taskq.db`), `postgres://…`, `mysql://…`. */
@@ -12,8 +13,10 @@ export interface RdsQueueBrokerOptions {
   table?: string;
 }
 
-/** Rows per INSERT: keeps far below SQLite's 32,766 bound parameters. */
+/** Rows per INSERT: far below SQLite's 32,766 bound parameters (5 a row). */
 const INSERT_CHUNK = 500;
+/** Receipts per lease-extending UPDATE. */
+const EXTEND_CHUNK = 200;
 
 /** Receipts are `id:receiveCount`: a stale delivery cannot ack, extend or release a newer one. */
 function parseReceipt(receipt: string): [string, number] {
@@ -21,7 +24,7 @@ function parseReceipt(receipt: string): [string, number] {
   return [receipt.slice(0, at), Number(receipt.slice(at + 1))];
 }
 
-/** Queues in an SQL table through knex: SQLite embedded by default, PostgreSQL, MySQL. */
+/** Queues in one SQL table: SQLite embedded by default, PostgreSQL, MySQL. */
 export class RdsQueueBroker implements QueueBroker {
   readonly type = 'rds';
   readonly isSync = false;
@@ -44,12 +47,17 @@ export class RdsQueueBroker implements QueueBroker {
     return this.connection;
   }
 
+  private get t(): string {
+    return this.db.quote(this.table);
+  }
+
   async createContainer(_queue: string): Promise<void> {
-    await createMessagesTable(this.db.knex, this.table);
+    await createMessagesTable(this.db, this.table);
   }
 
   async dropContainer(queue: string): Promise<void> {
-    if (await this.db.knex.schema.hasTable(this.table)) await this.purge(queue);
+    await createMessagesTable(this.db, this.table);
+    await this.purge(queue);
   }
 
   async push(queue: string, message: OutgoingMessage): Promise<void> {
@@ -59,21 +67,22 @@ export class RdsQueueBroker implements QueueBroker {
   async pushMany(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const now = Date.now();
-    const rows = messages.map((m) => ({ queue, task_id: m.taskId, body: m.body, visible_at: m.runAt ?? now, receive_count: 0, created_at: now }));
-    const { knex } = this.db;
-    if (rows.length <= INSERT_CHUNK) {
-      await knex(this.table).insert(rows);
-      return;
+    const statements: SqlStatement[] = [];
+    for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
+      const chunk = messages.slice(i, i + INSERT_CHUNK);
+      statements.push({
+        sql: `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, 0, ?)').join(', ')}`,
+        bindings: chunk.flatMap((m) => [queue, m.taskId, m.body, m.runAt ?? now, now]),
+      });
     }
-    await knex.transaction(async (trx) => {
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx(this.table).insert(rows.slice(i, i + INSERT_CHUNK));
-    });
+    if (statements.length === 1) await this.db.exec.run(statements[0].sql, statements[0].bindings);
+    else await this.db.exec.batch(statements);
   }
 
   async receive(queue: string, max: number, leaseMs: number): Promise<ReceivedMessage[]> {
     if (max <= 0) return [];
     const now = Date.now();
-    const rows = await claimMessages(this.db.knex, this.db.dialect, this.table, queue, max, now, now + leaseMs);
+    const rows = await claimMessages(this.db, this.table, queue, max, now, now + leaseMs);
     return rows.map((row) => ({
       id: String(row.id),
       taskId: row.task_id,
@@ -85,37 +94,32 @@ export class RdsQueueBroker implements QueueBroker {
 
   async acknowledge(queue: string, message: ReceivedMessage): Promise<void> {
     const [id, count] = parseReceipt(message.receipt);
-    await this.db.knex(this.table).where({ id, queue, receive_count: count }).delete();
+    await this.db.exec.run(`DELETE FROM ${this.t} WHERE id = ? AND queue = ? AND receive_count = ?`, [id, queue, count]);
   }
 
   async extendLease(queue: string, messages: readonly ReceivedMessage[], leaseMs: number): Promise<void> {
-    if (messages.length === 0) return;
     const until = Date.now() + leaseMs;
-    const receipts = messages.map((m) => parseReceipt(m.receipt));
-    for (let i = 0; i < receipts.length; i += 200) {
-      const chunk = receipts.slice(i, i + 200);
-      await this.db
-        .knex(this.table)
-        .where('queue', queue)
-        .andWhere((q) => {
-          for (const [id, count] of chunk) q.orWhere((w) => w.where('id', id).andWhere('receive_count', count));
-        })
-        .update({ visible_at: until, reserved_until: until });
+    for (let i = 0; i < messages.length; i += EXTEND_CHUNK) {
+      const receipts = messages.slice(i, i + EXTEND_CHUNK).map((m) => parseReceipt(m.receipt));
+      await this.db.exec.run(
+        `UPDATE ${this.t} SET visible_at = ?, reserved_until = ? WHERE queue = ? AND (${receipts.map(() => '(id = ? AND receive_count = ?)').join(' OR ')})`,
+        [until, until, queue, ...receipts.flat()],
+      );
     }
   }
 
   async release(queue: string, message: ReceivedMessage, delayMs: number): Promise<void> {
     const [id, count] = parseReceipt(message.receipt);
-    await this.db.knex(this.table).where({ id, queue, receive_count: count }).update({ visible_at: Date.now() + Math.max(0, delayMs), reserved_until: null });
+    await this.db.exec.run(`UPDATE ${this.t} SET visible_at = ?, reserved_until = NULL WHERE id = ? AND queue = ? AND receive_count = ?`, [Date.now() + Math.max(0, delayMs), id, queue, count]);
   }
 
   async count(queue: string): Promise<number> {
-    const row = await this.db.knex(this.table).where('queue', queue).count<{ n: number | string }[]>({ n: '*' }).first();
+    const [row] = await this.db.exec.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${this.t} WHERE queue = ?`, [queue]);
     return Number(row?.n ?? 0);
   }
 
   async purge(queue: string): Promise<number> {
-    return this.db.knex(this.table).where('queue', queue).delete();
+    return this.db.exec.run(`DELETE FROM ${this.t} WHERE queue = ?`, [queue]);
   }
 
   describe(): BrokerDescription {

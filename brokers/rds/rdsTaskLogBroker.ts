@@ -8,6 +8,7 @@ import { TaskStatus } from '../../src/taskStatus';
 import { type RdsConnection, acquireConnection, checkTableName, parseConnection } from './connection';
 import { createTaskLogTable } from './schema';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
+import type { SqlStatement, SqlValue } from './sqlExecutor';
 
 export interface RdsTaskLogBrokerOptions {
   /** `sqlite:PATH` (default `sqlite:./taskq.db`), `postgres://…`, `mysql://…`. */
@@ -35,12 +36,16 @@ interface Row {
   finished_at: number | string | null;
 }
 
+/** Rows per INSERT: 13 parameters a row, far below every dialect's limit. */
 const INSERT_CHUNK = 300;
+const INSERT_COLUMNS = 'id, parent_id, task_name, label, status, owner, queue, parameters, report, attempts, created_at, updated_at, finished_at';
+const INSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)';
 
 const date = (v: number | string | null): Date | null => (v === null ? null : new Date(Number(v)));
 const json = (v: string | null): JsonValue => (v === null ? null : (JSON.parse(v) as JsonValue));
+const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
-/** The task log in an SQL table through knex. */
+/** The task log in one SQL table. Every status change is a conditional UPDATE (compare-and-set). */
 export class RdsTaskLogBroker implements TaskLogBroker {
   readonly type = 'rds';
   readonly connectionString: string;
@@ -60,103 +65,120 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     return this.connection;
   }
 
-  private get knex(): Knex {
-    return this.db.knex;
+  private get t(): string {
+    return this.db.quote(this.table);
+  }
+
+  /** Runs a query made with knex's builder on this broker's executor. */
+  private async select<T>(query: Knex.QueryBuilder): Promise<T[]> {
+    const { sql, bindings } = query.toSQL();
+    return this.db.exec.all<T>(sql, bindings as SqlValue[]);
   }
 
   async createContainer(): Promise<void> {
-    await createTaskLogTable(this.knex, this.table);
+    await createTaskLogTable(this.db, this.table);
   }
 
   async dropContainer(): Promise<void> {
-    await this.knex.schema.dropTableIfExists(this.table);
+    await this.db.exec.run(`DROP TABLE IF EXISTS ${this.t}`);
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const rows = entries.map((e) => {
-      const created = e.createdAt.getTime();
-      return {
-        id: e.id,
-        parent_id: e.parentId,
-        task_name: e.taskName,
-        label: e.label,
-        status: e.status,
-        owner: e.owner,
-        queue: e.queue,
-        parameters: JSON.stringify(e.parameters ?? null),
-        report: e.report ? JSON.stringify(e.report) : null,
-        attempts: 0,
-        created_at: created,
-        updated_at: created,
-        finished_at: e.status === TaskStatus.Failed ? created : null,
-      };
-    });
-    if (rows.length <= INSERT_CHUNK) {
-      await this.knex(this.table).insert(rows);
-      return;
+    const statements: SqlStatement[] = [];
+    for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
+      const chunk = entries.slice(i, i + INSERT_CHUNK);
+      statements.push({
+        sql: `INSERT INTO ${this.t} (${INSERT_COLUMNS}) VALUES ${chunk.map(() => INSERT_ROW).join(', ')}`,
+        bindings: chunk.flatMap((e) => {
+          const created = e.createdAt.getTime();
+          return [e.id, e.parentId, e.taskName, e.label, e.status, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.report ? JSON.stringify(e.report) : null, created, created, e.status === TaskStatus.Failed ? created : null];
+        }),
+      });
     }
-    await this.knex.transaction(async (trx) => {
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx(this.table).insert(rows.slice(i, i + INSERT_CHUNK));
-    });
+    if (statements.length === 1) await this.db.exec.run(statements[0].sql, statements[0].bindings);
+    else await this.db.exec.batch(statements);
   }
 
   async markDequeued(ids: readonly string[]): Promise<void> {
-    await this.knex(this.table).whereIn('id', ids).andWhere('status', TaskStatus.Enqueued).update({ status: TaskStatus.Dequeued, updated_at: Date.now() });
+    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ? WHERE status = ? AND id IN (${marks(ids.length)})`, [TaskStatus.Dequeued, Date.now(), TaskStatus.Enqueued, ...ids]);
   }
 
   async claim(id: string, workerId: string, leaseUntil: Date, now: Date): Promise<ClaimResult> {
     const at = now.getTime();
-    const changed = await this.knex(this.table)
-      .where('id', id)
-      .andWhere((q) => q.whereIn('status', [TaskStatus.Enqueued, TaskStatus.Dequeued]).orWhere((w) => w.where('status', TaskStatus.Running).andWhere('lease_until', '<', at)))
-      .update({ status: TaskStatus.Running, worker_id: workerId, lease_until: leaseUntil.getTime(), attempts: this.knex.raw('attempts + 1'), started_at: at, updated_at: at });
-    const row = await this.knex(this.table).select('status', 'attempts', 'lease_until', 'worker_id').where('id', id).first<Pick<Row, 'status' | 'attempts' | 'lease_until' | 'worker_id'> | undefined>();
+    const sql = `UPDATE ${this.t} SET status = ?, worker_id = ?, lease_until = ?, attempts = attempts + 1, started_at = ?, updated_at = ?
+      WHERE id = ? AND (status IN (?, ?) OR (status = ? AND lease_until < ?))`;
+    const bindings = [TaskStatus.Running, workerId, leaseUntil.getTime(), at, at, id, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running, at];
+    if (this.db.dialect === 'mysql') {
+      if ((await this.db.exec.run(sql, bindings)) === 1) {
+        const [row] = await this.db.exec.all<{ attempts: number }>(`SELECT attempts FROM ${this.t} WHERE id = ?`, [id]);
+        return { outcome: 'claimed', attempt: Number(row.attempts) };
+      }
+    } else {
+      const [row] = await this.db.exec.all<{ attempts: number }>(`${sql} RETURNING attempts`, bindings);
+      if (row) return { outcome: 'claimed', attempt: Number(row.attempts) };
+    }
+    const [row] = await this.db.exec.all<Pick<Row, 'status' | 'lease_until'>>(`SELECT status, lease_until FROM ${this.t} WHERE id = ?`, [id]);
     if (!row) return { outcome: 'missing' };
-    if (changed === 1 && row.worker_id === workerId) return { outcome: 'claimed', attempt: Number(row.attempts) };
     if (row.status === TaskStatus.Running) return { outcome: 'busy', leaseUntil: date(row.lease_until) ?? now };
     return { outcome: 'not-runnable', status: row.status as TaskStatus };
   }
 
   async renewLeases(ids: readonly string[], workerId: string, leaseUntil: Date): Promise<string[]> {
-    const held = () => this.knex(this.table).whereIn('id', ids).andWhere({ worker_id: workerId, status: TaskStatus.Running });
-    await held().update({ lease_until: leaseUntil.getTime() });
-    return (await held().select('id')).map((r: { id: string }) => r.id);
+    const where = `WHERE worker_id = ? AND status = ? AND id IN (${marks(ids.length)})`;
+    const whereBindings = [workerId, TaskStatus.Running, ...ids];
+    const update = `UPDATE ${this.t} SET lease_until = ? ${where}`;
+    if (this.db.dialect === 'mysql') {
+      await this.db.exec.run(update, [leaseUntil.getTime(), ...whereBindings]);
+      return (await this.db.exec.all<{ id: string }>(`SELECT id FROM ${this.t} ${where}`, whereBindings)).map((r) => r.id);
+    }
+    return (await this.db.exec.all<{ id: string }>(`${update} RETURNING id`, [leaseUntil.getTime(), ...whereBindings])).map((r) => r.id);
   }
 
   async changeStatus(id: string, change: StatusChange): Promise<boolean> {
     const now = Date.now();
-    const update: Record<string, unknown> = { status: change.to, updated_at: now };
-    if (change.report !== undefined) update.report = change.report === null ? null : JSON.stringify(change.report satisfies ReportData);
-    if (change.finished) update.finished_at = now;
-    if (change.finished || change.releaseLease) update.lease_until = null;
-    if (change.releaseLease) update.worker_id = null;
-    const query = this.knex(this.table).where('id', id).whereIn('status', [...change.from]);
-    if (change.workerId !== undefined) query.andWhere('worker_id', change.workerId);
-    return (await query.update(update)) === 1;
+    const sets = ['status = ?', 'updated_at = ?'];
+    const bindings: SqlValue[] = [change.to, now];
+    if (change.report !== undefined) {
+      sets.push('report = ?');
+      bindings.push(change.report === null ? null : JSON.stringify(change.report satisfies ReportData));
+    }
+    if (change.finished) {
+      sets.push('finished_at = ?');
+      bindings.push(now);
+    }
+    if (change.finished || change.releaseLease) sets.push('lease_until = NULL');
+    if (change.releaseLease) sets.push('worker_id = NULL');
+    let where = `WHERE id = ? AND status IN (${marks(change.from.length)})`;
+    bindings.push(id, ...change.from);
+    if (change.workerId !== undefined) {
+      where += ' AND worker_id = ?';
+      bindings.push(change.workerId);
+    }
+    return (await this.db.exec.run(`UPDATE ${this.t} SET ${sets.join(', ')} ${where}`, bindings)) === 1;
   }
 
   async setProgress(id: string, workerId: string, progress: JsonValue): Promise<void> {
-    await this.knex(this.table).where({ id, worker_id: workerId, status: TaskStatus.Running }).update({ progress: JSON.stringify(progress), updated_at: Date.now() });
+    await this.db.exec.run(`UPDATE ${this.t} SET progress = ?, updated_at = ? WHERE id = ? AND worker_id = ? AND status = ?`, [JSON.stringify(progress), Date.now(), id, workerId, TaskStatus.Running]);
   }
 
   async get(id: string): Promise<TaskLogEntry | null> {
-    const row = await this.knex(this.table).where('id', id).first<Row | undefined>();
+    const [row] = await this.db.exec.all<Row>(`SELECT * FROM ${this.t} WHERE id = ?`, [id]);
     return row ? toEntry(row) : null;
   }
 
   async search(filter: TaskLogFilter): Promise<TaskLogEntry[]> {
-    const rows: Row[] = await applyPaging(applyConditions(this.knex(this.table).select('*'), filter), filter);
+    const rows = await this.select<Row>(applyPaging(applyConditions(this.db.knex(this.table).select('*'), filter), filter));
     return rows.map(toEntry);
   }
 
   async count(filter: TaskLogFilter): Promise<number> {
-    const row = await applyConditions(this.knex(this.table).count({ n: '*' }), filter).first();
-    return Number((row as { n: number | string } | undefined)?.n ?? 0);
+    const [row] = await this.select<{ n: number | string }>(applyConditions(this.db.knex(this.table).count({ n: '*' }), filter));
+    return Number(row?.n ?? 0);
   }
 
   async countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>> {
-    const rows = (await applyConditions(this.knex(this.table).select('status').count({ n: '*' }).groupBy('status'), filter)) as { status: TaskStatus; n: number | string }[];
+    const rows = await this.select<{ status: TaskStatus; n: number | string }>(applyConditions(this.db.knex(this.table).select('status').count({ n: '*' }).groupBy('status'), filter));
     const counts: Partial<Record<TaskStatus, number>> = {};
     for (const row of rows) counts[row.status] = Number(row.n);
     return counts;

@@ -1,14 +1,36 @@
 import type { Knex } from 'knex';
+import type { RdsConnection } from './connection';
+
+const HAS_TABLE = {
+  sqlite: "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+  postgres: 'SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?',
+  mysql: 'SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
+};
+
+async function hasTable(db: RdsConnection, table: string): Promise<boolean> {
+  return (await db.exec.all(HAS_TABLE[db.dialect], [table])).length > 0;
+}
+
+/** Creates the table unless it exists; another process creating it at the same time is fine. */
+async function createTable(db: RdsConnection, table: string, define: (t: Knex.CreateTableBuilder) => void): Promise<void> {
+  if (await hasTable(db, table)) return;
+  const statements = db.knex.schema.createTable(table, define).toSQL() as unknown as { sql: string; bindings: (string | number)[] }[];
+  try {
+    await db.exec.batch(statements.map((s) => ({ sql: s.sql, bindings: s.bindings ?? [] })));
+  } catch (error) {
+    if (!(await hasTable(db, table))) throw error;
+  }
+}
 
 /**
  * One messages table for every queue, with a queue column (as graphile-worker, Oban and Laravel
  * do): adding or switching a queue needs no DDL, queue names never become SQL identifiers, and
  * a later multi-queue claim is one query. `visible_at` (epoch ms) is when the message may next be
- * received: its run-at time, or the end of its lease while reserved; the claim index covers it.
+ * received: its run-at time, or the end of its lease while reserved (then also in
+ * `reserved_until`); the claim index (queue, visible_at, id) serves the claim's WHERE and ORDER BY.
  */
-export async function createMessagesTable(knex: Knex, table: string): Promise<void> {
-  if (await knex.schema.hasTable(table)) return;
-  await knex.schema.createTable(table, (t) => {
+export function createMessagesTable(db: RdsConnection, table: string): Promise<void> {
+  return createTable(db, table, (t) => {
     t.bigIncrements('id').primary();
     t.string('queue', 200).notNullable();
     t.string('task_id', 64).notNullable();
@@ -22,9 +44,8 @@ export async function createMessagesTable(knex: Knex, table: string): Promise<vo
 }
 
 /** The task log: one row per task; times are epoch ms so every dialect compares them alike. */
-export async function createTaskLogTable(knex: Knex, table: string): Promise<void> {
-  if (await knex.schema.hasTable(table)) return;
-  await knex.schema.createTable(table, (t) => {
+export function createTaskLogTable(db: RdsConnection, table: string): Promise<void> {
+  return createTable(db, table, (t) => {
     t.string('id', 64).primary();
     t.string('parent_id', 64).nullable();
     t.string('task_name', 200).notNullable();
