@@ -76,6 +76,10 @@ export class Worker {
     if (options.limit !== undefined) this.limit = positive('limit', options.limit, 1);
     this.queues = options.queue ? [dispatcher.getQueue(options.queue)] : dispatcher.getQueues();
     this.queues = this.queues.filter((q) => !q.isSync());
+    if (this.queues.length === 0) {
+      // A sync queue runs its tasks at enqueue time: there is nothing for a worker to consume.
+      throw new ConfigError(`Nothing to consume: ${options.queue ? `queue "${options.queue}" is` : 'every queue is'} on the sync in-memory broker, which runs tasks when they are enqueued`);
+    }
     this.logger = options.logger ?? dispatcher.logger;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger);

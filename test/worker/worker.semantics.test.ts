@@ -220,3 +220,9 @@ test('on the sync broker, children run inside the parent and the parent complete
   expect(await dispatcher.taskLog.getStatus(parent.id)).toBe(TaskStatus.Completed);
   expect(await dispatcher.taskLog.count(new TaskLogFilter().eq('parentId', parent.id).eq('status', 'completed'))).toBe(2);
 });
+
+test('a worker refuses to start when there is nothing to consume (sync queues only)', () => {
+  const dispatcher = new QueueDispatcher({ queues: [new Queue('q', new InMemoryQueueBroker())], taskLog: new TaskLog(new InMemoryTaskLogBroker()), tasks: TASKS, logger: silentLogger });
+  expect(() => new Worker(dispatcher)).toThrow(/Nothing to consume: every queue is on the sync in-memory broker/);
+  expect(() => new Worker(dispatcher, { queue: 'q' })).toThrow(/queue "q" is on the sync in-memory broker/);
+});
