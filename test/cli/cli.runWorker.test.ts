@@ -86,6 +86,28 @@ describe('taskq run-worker (real CLI, SQLite)', () => {
     expect(await project.json<TaskLogStats>(['task-log', '--stats'])).toMatchObject({ completed: 6, total: 6 });
   });
 
+  test('two worker processes on one SQLite file never both run a task', async () => {
+    // Enqueue from a separate application process, as a web app would.
+    const script = `
+      const { loadConfig, createDispatcher, silentLogger } = require('taskq');
+      (async () => {
+        const dispatcher = await createDispatcher(await loadConfig(), { logger: silentLogger });
+        const Hello = dispatcher.registry.get('Hello');
+        await dispatcher.enqueueMany(Array.from({ length: 150 }, (_, i) => new Hello({ name: 'n' + i })));
+        await dispatcher.close();
+      })();`;
+    const { execFileSync } = await import('node:child_process');
+    execFileSync(process.execPath, ['-e', script], { cwd: project.dir });
+    const workers = [0, 1].map(() => collect(project.spawn(['run-worker', '--limit=75', '--concurrency=3', '--json', '--log-level=silent'])));
+    const results = await Promise.all(workers);
+    expect(results.map((r) => r.code)).toEqual([0, 0]);
+    expect(results.map((r) => (JSON.parse(r.stdout) as WorkerStats).processed)).toEqual([75, 75]);
+    const ran = readFileSync(project.runsFile, 'utf8').trim().split('\n');
+    expect(ran).toHaveLength(150);
+    expect(new Set(ran).size).toBe(150);
+    expect(await project.json<TaskLogStats>(['task-log', '--stats'])).toMatchObject({ completed: 150, total: 150 });
+  });
+
   test('SIGUSR2 pauses and SIGCONT resumes', async () => {
     const worker = project.spawn(['run-worker', '--log-level=info']);
     const done = collect(worker);
