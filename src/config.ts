@@ -10,6 +10,7 @@ import { Queue } from './queue';
 import { QueueDispatcher } from './queueDispatcher';
 import { TaskLog } from './taskLog/taskLog';
 import { type TaskClass, isTaskClass } from './task';
+import { assertValidName } from './taskRegistry';
 
 const receive = z.number().int().positive();
 const memoryBroker = z.object({ type: z.literal('memory'), sync: z.boolean().optional(), receive: receive.optional() }).strict();
@@ -28,7 +29,14 @@ const configSchema = z
     defaultQueue: z.string().optional(),
     associations: z.record(z.string(), z.string()).optional(),
     taskLog: taskLogSchema.optional(),
-    tasks: z.array(z.union([z.string().min(1), z.custom<TaskClass | CallbackDefinition>((v) => isTaskClass(v) || isCallbackDefinition(v), 'expected a module path, a task class or defineCallback()')])).optional(),
+    tasks: z
+      .array(
+        z.custom<string | TaskClass | CallbackDefinition>(
+          (v) => (typeof v === 'string' && v !== '') || isTaskClass(v) || isCallbackDefinition(v),
+          'expected a module path, an AbstractTask subclass or defineCallback()',
+        ),
+      )
+      .optional(),
     strategy: z.enum(['weighted', 'priority']).optional(),
     /** Where `initialize-queue --broker` records switched brokers; relative to the config file. */
     stateFile: z.string().min(1).optional(),
@@ -71,7 +79,8 @@ function formatPath(path: readonly PropertyKey[]): string {
 export function parseConfig(value: unknown, source = 'config'): TaskqConfig {
   const result = configSchema.safeParse(value);
   if (!result.success) {
-    const issue = result.error.issues[0];
+    // An unknown key first: `quues` is what the user wrote, "queues: expected array" is only its effect.
+    const issue = result.error.issues.find((i) => i.code === 'unrecognized_keys') ?? result.error.issues[0];
     const field = formatPath(issue.path);
     const keys = issue.code === 'unrecognized_keys' ? ` (${issue.keys.map((k) => formatPath([...issue.path, k])).join(', ')})` : '';
     throw new ConfigError(`${source}: ${field ? `${field}: ` : ''}${issue.message}${keys}`);
@@ -79,6 +88,11 @@ export function parseConfig(value: unknown, source = 'config'): TaskqConfig {
   const config: TaskqConfig = result.data;
   const names = new Set<string>();
   config.queues.forEach((q, i) => {
+    try {
+      assertValidName('queue', q.name);
+    } catch (error) {
+      throw new ConfigError(`${source}: queues[${i}].name: ${(error as Error).message}`);
+    }
     if (names.has(q.name)) throw new ConfigError(`${source}: queues[${i}].name: queue "${q.name}" is defined twice`);
     names.add(q.name);
   });
@@ -143,7 +157,8 @@ function resolveConnection(connection: string | undefined, baseDir: string): str
   const conn = connection ?? 'sqlite:./taskq.db';
   if (!conn.startsWith('sqlite:')) return conn;
   const path = conn.slice('sqlite:'.length);
-  return path === ':memory:' || isAbsolute(path) ? conn : `sqlite:${resolve(baseDir, path)}`;
+  // An empty path stays empty, so the broker reports it instead of opening the folder itself.
+  return path === '' || path === ':memory:' || isAbsolute(path) ? conn : `sqlite:${resolve(baseDir, path)}`;
 }
 
 export function brokerConfigOf(settings: BrokerSettings | TaskLogSettings, baseDir: string): BrokerConfig {
@@ -167,7 +182,9 @@ async function loadTaskModule(spec: string, baseDir: string, source: string): Pr
 
 /** Builds the dispatcher a config describes: brokers, queues, task log and the task registry. */
 export async function createDispatcher(config: TaskqConfig, options: { logger?: Logger } = {}): Promise<QueueDispatcher> {
-  const checked = config.source ? config : { ...parseConfig(config), baseDir: config.baseDir };
+  // baseDir is not a field of the file (the strict schema would refuse it): checked apart.
+  const { baseDir: givenBaseDir, ...fields } = config;
+  const checked = config.source ? config : { ...parseConfig(fields), baseDir: givenBaseDir };
   const baseDir = checked.baseDir ?? process.cwd();
   const source = checked.source ?? 'config';
   const tasks: (TaskClass | CallbackDefinition)[] = [];

@@ -63,7 +63,8 @@ export class TaskLog {
     if (!from.includes(entry.status)) {
       throw new TaskStateError(`Task ${id} is ${entry.status}: it cannot be archived before it ends (use force)`);
     }
-    return this.transition(id, { from, to: TaskStatus.Archived, finished: true }, 'archived');
+    // An ended task keeps the time it ended; one archived by force ends now.
+    return this.transition(id, { from, to: TaskStatus.Archived, finished: !FINAL_STATUSES.includes(entry.status) }, 'archived');
   }
 
   /**

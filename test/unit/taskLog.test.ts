@@ -1,0 +1,749 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  InMemoryTaskLogBroker,
+  RdsTaskLogBroker,
+  Report,
+  TaskLog,
+  TaskLogFilter,
+  TaskNotFoundError,
+  TaskStateError,
+  TaskStatus,
+  TaskqError,
+  type NewTaskLogEntry,
+  type TaskLogBroker,
+  type TaskLogColumn,
+  type TaskLogEntry,
+} from '../../src';
+
+interface Setup {
+  broker: TaskLogBroker;
+  cleanup(): void;
+}
+
+const setups: [string, () => Setup][] = [
+  ['memory', () => ({ broker: new InMemoryTaskLogBroker(), cleanup: () => undefined })],
+  ['sqlite::memory:', () => ({ broker: new RdsTaskLogBroker({ connection: 'sqlite::memory:' }), cleanup: () => undefined })],
+  [
+    'sqlite file',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'taskq-tasklog-'));
+      return { broker: new RdsTaskLogBroker({ connection: `sqlite:${join(dir, 'log.db')}` }), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  ],
+];
+
+const T0 = Date.parse('2024-01-01T00:00:00.000Z');
+const minute = (n: number) => new Date(T0 + n * 60_000);
+
+function entry(id: string, fields: Partial<NewTaskLogEntry> = {}): NewTaskLogEntry {
+  return { id, parentId: null, taskName: 'Task', label: '', owner: null, queue: 'default', parameters: null, createdAt: minute(0), status: TaskStatus.Enqueued, ...fields };
+}
+
+/** Five entries, created one minute apart; e2 is then claimed by worker w1. */
+const FIXTURE: NewTaskLogEntry[] = [
+  entry('e1', { taskName: 'SendEmail', label: 'Welcome mail', owner: 'alice', queue: 'priority', parameters: { to: 'a@b.c' }, createdAt: minute(1) }),
+  entry('e2', { taskName: 'SendEmail', label: 'Reset password', owner: 'bob', queue: 'priority', createdAt: minute(2) }),
+  entry('e3', { taskName: 'Resize_Image', label: '100% done', owner: null, queue: 'standard', createdAt: minute(3), status: TaskStatus.Failed, report: Report.error('too big').toJSON() }),
+  entry('e4', { taskName: 'CallbackTask:cleanup', label: '', owner: 'alice', queue: 'standard', parentId: 'e1', createdAt: minute(4) }),
+  entry('e5', { taskName: 'Report', label: 'Monthly', owner: null, queue: null, createdAt: minute(5), status: TaskStatus.Cancelled }),
+];
+
+const ids = (entries: readonly TaskLogEntry[]) => entries.map((e) => e.id);
+/** Ids in a stable order, for conditions whose result order is not the point. */
+const idSet = (entries: readonly TaskLogEntry[]) => ids(entries).sort();
+const filter = () => new TaskLogFilter();
+const isDate = (value: unknown): boolean => Object.prototype.toString.call(value) === '[object Date]' && !Number.isNaN((value as Date).getTime());
+
+describe.each(setups)('TaskLog on %s', (_name, setup) => {
+  let log: TaskLog;
+  let broker: TaskLogBroker;
+  let cleanup: () => void;
+
+  beforeEach(async () => {
+    ({ broker, cleanup } = setup());
+    log = new TaskLog(broker);
+    await log.createContainer();
+  });
+
+  afterEach(async () => {
+    await log.close();
+    cleanup();
+  });
+
+  const loadFixture = async () => {
+    await log.add(FIXTURE);
+    const claim = await broker.claim('e2', 'w1', minute(70), minute(10));
+    expect(claim).toEqual({ outcome: 'claimed', attempt: 1 });
+  };
+
+  // ---- add / get -------------------------------------------------------------------------------
+
+  describe('add and get', () => {
+    test('get returns every field as stored, dates as Dates', async () => {
+      await log.add([entry('a', { parentId: 'p', taskName: 'SendEmail', label: 'Hi', owner: 'alice', queue: 'mail', parameters: { to: 'a@b.c', n: [1, 2] }, createdAt: minute(1) })]);
+      const got = await log.get('a');
+      expect(got).toEqual({
+        id: 'a',
+        parentId: 'p',
+        taskName: 'SendEmail',
+        label: 'Hi',
+        status: TaskStatus.Enqueued,
+        owner: 'alice',
+        queue: 'mail',
+        parameters: { to: 'a@b.c', n: [1, 2] },
+        report: null,
+        progress: null,
+        attempts: 0,
+        workerId: null,
+        leaseUntil: null,
+        createdAt: minute(1),
+        updatedAt: minute(1),
+        startedAt: null,
+        finishedAt: null,
+      });
+      expect(isDate(got?.createdAt)).toBe(true);
+    });
+
+    test('an entry added as failed keeps its report and is finished at its creation', async () => {
+      const report = Report.error('could not decode', { rawPayload: '{' }).toJSON();
+      await log.add([entry('f', { status: TaskStatus.Failed, report, createdAt: minute(3) })]);
+      expect(await log.get('f')).toMatchObject({ status: TaskStatus.Failed, report, finishedAt: minute(3) });
+    });
+
+    test('get, getStatus and getReport of an unknown id give null', async () => {
+      expect(await log.get('nope')).toBeNull();
+      expect(await log.getStatus('nope')).toBeNull();
+      expect(await log.getReport('nope')).toBeNull();
+    });
+
+    test('getStatus gives the status; getReport gives a Report, or null before there is one', async () => {
+      await log.add([entry('a'), entry('b', { status: TaskStatus.Failed, report: Report.error('bad').add(Report.info('why')).toJSON() })]);
+      expect(await log.getStatus('a')).toBe(TaskStatus.Enqueued);
+      expect(await log.getReport('a')).toBeNull();
+      const report = await log.getReport('b');
+      expect(report).toBeInstanceOf(Report);
+      expect(report?.toJSON()).toEqual({ type: 'error', message: 'bad', children: [{ type: 'info', message: 'why', children: [] }] });
+    });
+
+    test('adding an id twice is refused and keeps the first entry', async () => {
+      await log.add([entry('a', { label: 'first' })]);
+      await expect(log.add([entry('a', { label: 'second' })])).rejects.toThrow();
+      expect((await log.get('a'))?.label).toBe('first');
+    });
+
+    test('a batch of many entries is stored whole', async () => {
+      const batch = Array.from({ length: 750 }, (_, i) => entry(`b${String(i).padStart(4, '0')}`, { createdAt: minute(i) }));
+      await log.add(batch);
+      expect(await log.count()).toBe(750);
+      expect((await log.get('b0749'))?.createdAt).toEqual(minute(749));
+    });
+
+    test('adding nothing is fine', async () => {
+      await log.add([]);
+      expect(await log.count()).toBe(0);
+    });
+
+    test('get returns a copy: changing it does not change the log', async () => {
+      await log.add([entry('a', { parameters: { n: 1 } })]);
+      const got = (await log.get('a')) as TaskLogEntry;
+      got.status = TaskStatus.Completed;
+      (got.parameters as { n: number }).n = 2;
+      expect(await log.get('a')).toMatchObject({ status: TaskStatus.Enqueued, parameters: { n: 1 } });
+    });
+  });
+
+  // ---- search ----------------------------------------------------------------------------------
+
+  describe('search', () => {
+    beforeEach(loadFixture);
+
+    test('without a filter: everything, oldest first', async () => {
+      expect(ids(await log.search())).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
+    });
+
+    test('eq', async () => {
+      expect(idSet(await log.search(filter().eq('taskName', 'SendEmail')))).toEqual(['e1', 'e2']);
+      expect(idSet(await log.search(filter().eq('status', TaskStatus.Running)))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().eq('attempts', 1)))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().eq('workerId', 'w1')))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().eq('parentId', 'e1')))).toEqual(['e4']);
+      expect(await log.search(filter().eq('taskName', 'sendemail'))).toEqual([]);
+    });
+
+    test('eq null matches the nulls (IS NULL)', async () => {
+      expect(idSet(await log.search(filter().eq('owner', null)))).toEqual(['e3', 'e5']);
+      expect(idSet(await log.search(filter().eq('queue', null)))).toEqual(['e5']);
+      expect(idSet(await log.search(filter().eq('startedAt', null)))).toEqual(['e1', 'e3', 'e4', 'e5']);
+    });
+
+    test('neq leaves out the value and, as SQL does, the nulls', async () => {
+      expect(idSet(await log.search(filter().neq('owner', 'alice')))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().neq('taskName', 'SendEmail')))).toEqual(['e3', 'e4', 'e5']);
+    });
+
+    test('neq null matches the non-nulls (IS NOT NULL)', async () => {
+      expect(idSet(await log.search(filter().neq('owner', null)))).toEqual(['e1', 'e2', 'e4']);
+      expect(idSet(await log.search(filter().neq('parentId', null)))).toEqual(['e4']);
+    });
+
+    test('lt, lte, gt, gte on dates given as Date values', async () => {
+      expect(idSet(await log.search(filter().lt('createdAt', minute(3))))).toEqual(['e1', 'e2']);
+      expect(idSet(await log.search(filter().lte('createdAt', minute(3))))).toEqual(['e1', 'e2', 'e3']);
+      expect(idSet(await log.search(filter().gt('createdAt', minute(3))))).toEqual(['e4', 'e5']);
+      expect(idSet(await log.search(filter().gte('createdAt', minute(3))))).toEqual(['e3', 'e4', 'e5']);
+      expect(idSet(await log.search(filter().gte('createdAt', minute(2)).lt('createdAt', minute(4))))).toEqual(['e2', 'e3']);
+    });
+
+    test('eq on a date column with a Date value', async () => {
+      expect(idSet(await log.search(filter().eq('createdAt', minute(4))))).toEqual(['e4']);
+      expect(idSet(await log.search(filter().eq('startedAt', minute(10))))).toEqual(['e2']);
+      expect(await log.search(filter().eq('createdAt', new Date(minute(4).getTime() + 1)))).toEqual([]);
+    });
+
+    test('comparisons never match a null date', async () => {
+      expect(idSet(await log.search(filter().gt('startedAt', new Date(0))))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().lt('startedAt', minute(1_000))))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().lte('finishedAt', minute(1_000))))).toEqual(['e3']);
+    });
+
+    test('lt, gt on numbers and strings', async () => {
+      expect(idSet(await log.search(filter().gt('attempts', 0)))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().lte('attempts', 0)))).toEqual(['e1', 'e3', 'e4', 'e5']);
+      expect(idSet(await log.search(filter().lt('id', 'e3')))).toEqual(['e1', 'e2']);
+      expect(idSet(await log.search(filter().gte('taskName', 'S')))).toEqual(['e1', 'e2']);
+    });
+
+    test('like: % is any run of characters, case is ignored', async () => {
+      expect(idSet(await log.search(filter().like('taskName', 'send%')))).toEqual(['e1', 'e2']);
+      expect(idSet(await log.search(filter().like('taskName', 'SEND%')))).toEqual(['e1', 'e2']);
+      expect(idSet(await log.search(filter().like('label', '%MAIL')))).toEqual(['e1']);
+      expect(idSet(await log.search(filter().like('label', '%o%')))).toEqual(['e1', 'e2', 'e3', 'e5']);
+      expect(idSet(await log.search(filter().like('taskName', 'CallbackTask:%')))).toEqual(['e4']);
+      expect(await log.search(filter().like('taskName', 'send'))).toEqual([]);
+    });
+
+    test('like: _ is exactly one character', async () => {
+      expect(idSet(await log.search(filter().like('taskName', 'Repor_')))).toEqual(['e5']);
+      expect(await log.search(filter().like('taskName', 'Repo_'))).toEqual([]);
+      expect(idSet(await log.search(filter().like('taskName', 'resize_image')))).toEqual(['e3']);
+      expect(idSet(await log.search(filter().like('id', 'e_')))).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
+    });
+
+    test('like: other characters are literal, regular-expression ones too', async () => {
+      expect(await log.search(filter().like('label', 'Welcome.mail'))).toEqual([]);
+      expect(await log.search(filter().like('label', 'Welcome mail+'))).toEqual([]);
+      expect(await log.search(filter().like('label', '(Welcome) mail'))).toEqual([]);
+      expect(idSet(await log.search(filter().like('label', '100% done')))).toEqual(['e3']);
+    });
+
+    test('like never matches a null', async () => {
+      expect(idSet(await log.search(filter().like('owner', '%')))).toEqual(['e1', 'e2', 'e4']);
+    });
+
+    test('in and notIn', async () => {
+      expect(idSet(await log.search(filter().in('status', [TaskStatus.Enqueued, TaskStatus.Failed])))).toEqual(['e1', 'e3', 'e4']);
+      expect(idSet(await log.search(filter().in('queue', ['priority'])))).toEqual(['e1', 'e2']);
+      expect(idSet(await log.search(filter().notIn('status', [TaskStatus.Enqueued, TaskStatus.Failed])))).toEqual(['e2', 'e5']);
+      expect(idSet(await log.search(filter().in('createdAt', [minute(1), minute(5), minute(99)])))).toEqual(['e1', 'e5']);
+      expect(idSet(await log.search(filter().in('attempts', [1])))).toEqual(['e2']);
+    });
+
+    test('in with no values matches nothing', async () => {
+      expect(await log.search(filter().in('status', []))).toEqual([]);
+    });
+
+    test('notIn, as SQL NOT IN, never matches a null', async () => {
+      expect(idSet(await log.search(filter().notIn('owner', ['alice'])))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().notIn('queue', ['priority'])))).toEqual(['e3', 'e4']);
+    });
+
+    test('conditions are ANDed', async () => {
+      expect(idSet(await log.search(filter().eq('owner', 'alice').eq('queue', 'standard')))).toEqual(['e4']);
+      expect(await log.search(filter().eq('owner', 'alice').eq('status', TaskStatus.Failed))).toEqual([]);
+    });
+
+    test('sort ascending and descending', async () => {
+      expect(ids(await log.search(filter().sort('createdAt', 'desc')))).toEqual(['e5', 'e4', 'e3', 'e2', 'e1']);
+      expect(ids(await log.search(filter().sort('createdAt', 'asc')))).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
+      expect(ids(await log.search(filter().sort('label')))).toEqual(['e4', 'e3', 'e5', 'e2', 'e1']);
+    });
+
+    test('sort by several columns', async () => {
+      expect(ids(await log.search(filter().sort('taskName', 'asc').sort('createdAt', 'desc')))).toEqual(['e4', 'e5', 'e3', 'e2', 'e1']);
+      expect(ids(await log.search(filter().sort('owner', 'desc').sort('id', 'desc')))).toEqual(['e2', 'e4', 'e1', 'e5', 'e3']);
+    });
+
+    test('sort puts nulls first ascending and last descending', async () => {
+      expect(ids(await log.search(filter().sort('owner').sort('id')))).toEqual(['e3', 'e5', 'e1', 'e4', 'e2']);
+      expect(ids(await log.search(filter().sort('startedAt', 'desc').sort('id')))).toEqual(['e2', 'e1', 'e3', 'e4', 'e5']);
+    });
+
+    test('limit and offset', async () => {
+      expect(ids(await log.search(filter().sort('createdAt').limit(2)))).toEqual(['e1', 'e2']);
+      expect(ids(await log.search(filter().sort('createdAt').limit(2).offset(1)))).toEqual(['e2', 'e3']);
+      expect(ids(await log.search(filter().sort('createdAt').offset(3)))).toEqual(['e4', 'e5']);
+      expect(ids(await log.search(filter().sort('createdAt', 'desc').limit(1)))).toEqual(['e5']);
+      expect(await log.search(filter().limit(0))).toEqual([]);
+      expect(await log.search(filter().offset(10))).toEqual([]);
+    });
+
+    test('paging applies after the conditions', async () => {
+      expect(ids(await log.search(filter().neq('owner', null).sort('createdAt').limit(2).offset(1)))).toEqual(['e2', 'e4']);
+    });
+
+    test('count counts what the conditions match and ignores paging', async () => {
+      expect(await log.count()).toBe(5);
+      expect(await log.count(filter().eq('owner', 'alice'))).toBe(2);
+      expect(await log.count(filter().eq('owner', 'alice').limit(1).offset(1))).toBe(2);
+      expect(await log.count(filter().eq('taskName', 'nothing'))).toBe(0);
+    });
+
+    test('search results carry the claimed state', async () => {
+      const [e2] = await log.search(filter().eq('id', 'e2'));
+      expect(e2).toMatchObject({ status: TaskStatus.Running, workerId: 'w1', attempts: 1, leaseUntil: minute(70), startedAt: minute(10) });
+    });
+  });
+
+  // ---- filter validation -------------------------------------------------------------------------
+
+  describe('filter validation', () => {
+    test('an unknown column is refused before any query, naming it and the allowed ones', () => {
+      expect(() => filter().eq('nope' as TaskLogColumn, 1)).toThrow(TaskqError);
+      expect(() => filter().eq('nope' as TaskLogColumn, 1)).toThrow(/^Unknown task log column "nope"; filterable columns: id, parentId, taskName, /);
+      expect(() => filter().like('report' as TaskLogColumn, '%')).toThrow('Unknown task log column "report"');
+      expect(() => filter().sort('id; DROP TABLE taskq_task_log' as TaskLogColumn)).toThrow('Unknown task log column');
+      expect(() => filter().in('task_name' as TaskLogColumn, ['x'])).toThrow('Unknown task log column "task_name"');
+    });
+
+    test('bad sort direction, limit and offset are refused', () => {
+      expect(() => filter().sort('id', 'up' as 'asc')).toThrow('Sort direction must be asc or desc, got "up"');
+      expect(() => filter().limit(-1)).toThrow('Filter limit must be an integer >= 0, got -1');
+      expect(() => filter().limit(1.5)).toThrow(TaskqError);
+      expect(() => filter().offset(-2)).toThrow('Filter offset must be an integer >= 0, got -2');
+    });
+
+    test('a value that looks like SQL is only ever a value', async () => {
+      await log.add([entry('a', { label: "x' OR '1'='1" })]);
+      expect(await log.search(filter().eq('label', "' OR '1'='1"))).toEqual([]);
+      expect(ids(await log.search(filter().eq('label', "x' OR '1'='1")))).toEqual(['a']);
+      expect(await log.count()).toBe(1);
+    });
+  });
+
+  // ---- stats ------------------------------------------------------------------------------------
+
+  describe('getStats', () => {
+    test('every status is present, zeros and enqueued included, with the total', async () => {
+      expect(await log.getStats()).toEqual({
+        enqueued: 0,
+        dequeued: 0,
+        running: 0,
+        child_running: 0,
+        completed: 0,
+        failed: 0,
+        cancelled: 0,
+        archived: 0,
+        total: 0,
+      });
+      await loadFixture();
+      await log.markDequeued(['e4']);
+      expect(await log.getStats()).toEqual({
+        enqueued: 1,
+        dequeued: 1,
+        running: 1,
+        child_running: 0,
+        completed: 0,
+        failed: 1,
+        cancelled: 1,
+        archived: 0,
+        total: 5,
+      });
+    });
+
+    test('counts only what the filter matches', async () => {
+      await loadFixture();
+      expect(await log.getStats(filter().eq('owner', 'alice').limit(1))).toMatchObject({ enqueued: 2, running: 0, failed: 0, total: 2 });
+    });
+  });
+
+  // ---- claim ------------------------------------------------------------------------------------
+
+  describe('claim', () => {
+    beforeEach(() => log.add([entry('t')]));
+
+    test('an enqueued task is claimed: running, with worker, lease, start and one attempt', async () => {
+      expect(await broker.claim('t', 'w1', minute(11), minute(10))).toEqual({ outcome: 'claimed', attempt: 1 });
+      expect(await log.get('t')).toMatchObject({ status: TaskStatus.Running, workerId: 'w1', leaseUntil: minute(11), startedAt: minute(10), attempts: 1 });
+    });
+
+    test('a dequeued task is claimed too', async () => {
+      await log.markDequeued(['t']);
+      expect(await log.getStatus('t')).toBe(TaskStatus.Dequeued);
+      expect(await broker.claim('t', 'w1', minute(11), minute(10))).toEqual({ outcome: 'claimed', attempt: 1 });
+    });
+
+    test('a second claim while the lease is live is busy, and changes nothing', async () => {
+      await broker.claim('t', 'w1', minute(11), minute(10));
+      expect(await broker.claim('t', 'w2', minute(12), minute(10))).toEqual({ outcome: 'busy', leaseUntil: minute(11) });
+      // The lease ends after minute(11), not at it.
+      expect(await broker.claim('t', 'w2', minute(12), minute(11))).toEqual({ outcome: 'busy', leaseUntil: minute(11) });
+      expect(await broker.claim('t', 'w1', minute(12), minute(10))).toMatchObject({ outcome: 'busy' });
+      expect(await log.get('t')).toMatchObject({ workerId: 'w1', leaseUntil: minute(11), attempts: 1 });
+    });
+
+    test('once the lease has expired another worker claims it, counting a second attempt', async () => {
+      await broker.claim('t', 'w1', minute(11), minute(10));
+      const later = new Date(minute(11).getTime() + 1);
+      expect(await broker.claim('t', 'w2', minute(20), later)).toEqual({ outcome: 'claimed', attempt: 2 });
+      expect(await log.get('t')).toMatchObject({ status: TaskStatus.Running, workerId: 'w2', leaseUntil: minute(20), startedAt: later, attempts: 2 });
+    });
+
+    test('TaskLog.claim with a lease already over lets the next claim take the task', async () => {
+      expect(await log.claim('t', 'w1', -60_000)).toEqual({ outcome: 'claimed', attempt: 1 });
+      expect(await log.claim('t', 'w2', 60_000)).toEqual({ outcome: 'claimed', attempt: 2 });
+      expect(await log.claim('t', 'w3', 60_000)).toMatchObject({ outcome: 'busy' });
+      expect((await log.get('t'))?.workerId).toBe('w2');
+    });
+
+    test.each([TaskStatus.Completed, TaskStatus.Failed, TaskStatus.Cancelled, TaskStatus.Archived, TaskStatus.ChildRunning])(
+      'a %s task is not runnable',
+      async (status) => {
+        await log.add([entry('x', { status })]);
+        expect(await broker.claim('x', 'w1', minute(11), minute(10))).toEqual({ outcome: 'not-runnable', status });
+        expect(await log.get('x')).toMatchObject({ status, attempts: 0, workerId: null });
+      },
+    );
+
+    test('a task that was run and completed is not runnable again', async () => {
+      await broker.claim('t', 'w1', minute(11), minute(10));
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, workerId: 'w1', finished: true })).toBe(true);
+      expect(await broker.claim('t', 'w2', minute(30), minute(20))).toEqual({ outcome: 'not-runnable', status: TaskStatus.Completed });
+    });
+
+    test('an unknown id is missing', async () => {
+      expect(await broker.claim('unknown', 'w1', minute(11), minute(10))).toEqual({ outcome: 'missing' });
+      expect(await log.claim('unknown', 'w1', 1_000)).toEqual({ outcome: 'missing' });
+    });
+  });
+
+  // ---- leases -----------------------------------------------------------------------------------
+
+  describe('renewLeases', () => {
+    test('returns only the ids the worker still holds, and extends those leases', async () => {
+      await log.add([entry('a'), entry('b'), entry('c'), entry('d')]);
+      await broker.claim('a', 'w1', minute(11), minute(10));
+      await broker.claim('b', 'w1', minute(11), minute(10));
+      await broker.claim('c', 'w2', minute(11), minute(10));
+      // b's lease expires and w2 takes it over; d is still enqueued.
+      await broker.claim('b', 'w2', minute(30), minute(20));
+      const kept = await broker.renewLeases(['a', 'b', 'c', 'd', 'unknown'], 'w1', minute(40));
+      expect(kept).toEqual(['a']);
+      expect((await log.get('a'))?.leaseUntil).toEqual(minute(40));
+      expect((await log.get('b'))?.leaseUntil).toEqual(minute(30));
+      expect((await log.get('c'))?.leaseUntil).toEqual(minute(11));
+    });
+
+    test('a task that ended is not renewed', async () => {
+      await log.add([entry('a'), entry('b')]);
+      await broker.claim('a', 'w1', minute(11), minute(10));
+      await broker.claim('b', 'w1', minute(11), minute(10));
+      await log.cancel('b', { force: true });
+      expect(await log.renewLeases(['a', 'b'], 'w1', 60_000)).toEqual(['a']);
+      expect(await log.renewLeases([], 'w1', 60_000)).toEqual([]);
+    });
+  });
+
+  // ---- changeStatus -------------------------------------------------------------------------------
+
+  describe('changeStatus', () => {
+    beforeEach(async () => {
+      await log.add([entry('t')]);
+      await broker.claim('t', 'w1', minute(11), minute(10));
+    });
+
+    test('applies only from one of the given statuses', async () => {
+      expect(await log.changeStatus('t', { from: [TaskStatus.Enqueued, TaskStatus.Dequeued], to: TaskStatus.Completed })).toBe(false);
+      expect(await log.getStatus('t')).toBe(TaskStatus.Running);
+      expect(await log.changeStatus('t', { from: [TaskStatus.Enqueued, TaskStatus.Running], to: TaskStatus.Completed })).toBe(true);
+      expect(await log.getStatus('t')).toBe(TaskStatus.Completed);
+    });
+
+    test('with workerId, applies only while that worker holds the task', async () => {
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, workerId: 'w2' })).toBe(false);
+      expect(await log.get('t')).toMatchObject({ status: TaskStatus.Running, workerId: 'w1' });
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, workerId: 'w1' })).toBe(true);
+    });
+
+    test('finished stores the report, sets finishedAt and drops the lease', async () => {
+      const report = Report.success('done', { n: 1 }).toJSON();
+      const before = Date.now();
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, workerId: 'w1', report, finished: true })).toBe(true);
+      const got = await log.get('t');
+      expect(got).toMatchObject({ status: TaskStatus.Completed, report, leaseUntil: null, workerId: 'w1' });
+      expect(got?.finishedAt?.getTime()).toBeGreaterThanOrEqual(before);
+      expect(got?.updatedAt.getTime()).toBeGreaterThanOrEqual(before);
+    });
+
+    test('releaseLease gives the task back: no worker, no lease, not finished', async () => {
+      const report = Report.error('attempt 1 failed').toJSON();
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Enqueued, workerId: 'w1', releaseLease: true, report })).toBe(true);
+      expect(await log.get('t')).toMatchObject({ status: TaskStatus.Enqueued, workerId: null, leaseUntil: null, finishedAt: null, report, attempts: 1 });
+      expect(await broker.claim('t', 'w2', minute(30), minute(20))).toEqual({ outcome: 'claimed', attempt: 2 });
+    });
+
+    test('without report the stored report is kept; report null clears it', async () => {
+      const report = Report.info('halfway').toJSON();
+      await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Running, report });
+      await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.ChildRunning });
+      expect((await log.get('t'))?.report).toEqual(report);
+      await log.changeStatus('t', { from: [TaskStatus.ChildRunning], to: TaskStatus.Completed, report: null });
+      expect((await log.get('t'))?.report).toBeNull();
+    });
+
+    test('an unknown id changes nothing', async () => {
+      expect(await log.changeStatus('unknown', { from: [TaskStatus.Running], to: TaskStatus.Completed })).toBe(false);
+      expect(await log.get('unknown')).toBeNull();
+    });
+  });
+
+  describe('setProgress and markDequeued', () => {
+    test('progress is recorded only for the worker running the task', async () => {
+      await log.add([entry('t'), entry('u')]);
+      await broker.claim('t', 'w1', minute(11), minute(10));
+      await log.setProgress('t', 'w2', 0.9);
+      expect((await log.get('t'))?.progress).toBeNull();
+      await log.setProgress('t', 'w1', { done: 5, of: 10 });
+      expect((await log.get('t'))?.progress).toEqual({ done: 5, of: 10 });
+      await log.setProgress('u', 'w1', 1);
+      expect((await log.get('u'))?.progress).toBeNull();
+    });
+
+    test('markDequeued moves only enqueued entries', async () => {
+      await log.add([entry('a'), entry('b'), entry('c', { status: TaskStatus.Failed })]);
+      await broker.claim('b', 'w1', minute(11), minute(10));
+      await log.markDequeued(['a', 'b', 'c', 'unknown']);
+      expect(await Promise.all(['a', 'b', 'c'].map((id) => log.getStatus(id)))).toEqual([TaskStatus.Dequeued, TaskStatus.Running, TaskStatus.Failed]);
+      await log.markDequeued([]);
+    });
+  });
+
+  // ---- archive / cancel ---------------------------------------------------------------------------
+
+  describe('archive', () => {
+    test.each([TaskStatus.Completed, TaskStatus.Failed, TaskStatus.Cancelled])('archives a %s task', async (status) => {
+      await log.add([entry('t', { status })]);
+      const archived = await log.archive('t');
+      expect(archived.status).toBe(TaskStatus.Archived);
+      expect(await log.getStatus('t')).toBe(TaskStatus.Archived);
+    });
+
+    test('keeps the finish time and the report of a task that had ended', async () => {
+      const report = Report.error('too big').toJSON();
+      await log.add([entry('t', { status: TaskStatus.Failed, report, createdAt: minute(3) })]);
+      const archived = await log.archive('t');
+      expect(archived).toMatchObject({ status: TaskStatus.Archived, report, finishedAt: minute(3) });
+    });
+
+    test('archiving an archived task returns it unchanged', async () => {
+      await log.add([entry('t', { status: TaskStatus.Archived })]);
+      expect((await log.archive('t')).status).toBe(TaskStatus.Archived);
+    });
+
+    test.each([TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.ChildRunning])('refuses a %s task without force', async (status) => {
+      await log.add([entry('t', { status })]);
+      const attempt = log.archive('t');
+      await expect(attempt).rejects.toThrow(TaskStateError);
+      await expect(log.archive('t')).rejects.toThrow(`Task t is ${status}: it cannot be archived before it ends (use force)`);
+      expect(await log.getStatus('t')).toBe(status);
+    });
+
+    test('refuses a running task without force; with force archives it and drops its lease', async () => {
+      await log.add([entry('t')]);
+      await broker.claim('t', 'w1', minute(11), minute(10));
+      await expect(log.archive('t')).rejects.toThrow('Task t is running: it cannot be archived before it ends (use force)');
+      const archived = await log.archive('t', { force: true });
+      expect(archived).toMatchObject({ status: TaskStatus.Archived, leaseUntil: null });
+      expect(isDate(archived.finishedAt)).toBe(true);
+      expect(await broker.claim('t', 'w2', minute(30), minute(20))).toEqual({ outcome: 'not-runnable', status: TaskStatus.Archived });
+    });
+
+    test('an unknown id throws TaskNotFoundError', async () => {
+      await expect(log.archive('ghost')).rejects.toThrow(TaskNotFoundError);
+      await expect(log.archive('ghost', { force: true })).rejects.toThrow('Task ghost was not found in the task log');
+    });
+  });
+
+  describe('cancel', () => {
+    test.each([TaskStatus.Enqueued, TaskStatus.Dequeued])('cancels a %s task, with a warning report', async (status) => {
+      await log.add([entry('t', { status })]);
+      const cancelled = await log.cancel('t');
+      expect(cancelled).toMatchObject({ status: TaskStatus.Cancelled, report: { type: 'warning', message: 'Cancelled before it started', children: [] } });
+      expect(isDate(cancelled.finishedAt)).toBe(true);
+      expect(await broker.claim('t', 'w1', minute(11), minute(10))).toEqual({ outcome: 'not-runnable', status: TaskStatus.Cancelled });
+    });
+
+    test.each([TaskStatus.Running, TaskStatus.ChildRunning])('refuses a %s task without force; with force cancels it', async (status) => {
+      await log.add([entry('t', { status: status === TaskStatus.Running ? TaskStatus.Enqueued : status })]);
+      if (status === TaskStatus.Running) await broker.claim('t', 'w1', minute(11), minute(10));
+      await expect(log.cancel('t')).rejects.toThrow(TaskStateError);
+      await expect(log.cancel('t')).rejects.toThrow(`Task t is ${status}: it cannot be cancelled, it has started (use force)`);
+      expect(await log.getStatus('t')).toBe(status);
+      const cancelled = await log.cancel('t', { force: true });
+      expect(cancelled).toMatchObject({ status: TaskStatus.Cancelled, leaseUntil: null, report: { type: 'warning', message: 'Cancelled by force' } });
+    });
+
+    test.each([TaskStatus.Completed, TaskStatus.Failed, TaskStatus.Cancelled, TaskStatus.Archived])('refuses a %s task, even with force', async (status) => {
+      await log.add([entry('t', { status })]);
+      await expect(log.cancel('t')).rejects.toThrow(`Task t is ${status}: it cannot be cancelled, it has already ended`);
+      await expect(log.cancel('t', { force: true })).rejects.toThrow(TaskStateError);
+      expect(await log.getStatus('t')).toBe(status);
+    });
+
+    test('an unknown id throws TaskNotFoundError', async () => {
+      await expect(log.cancel('ghost')).rejects.toThrow(TaskNotFoundError);
+      await expect(log.cancel('ghost')).rejects.toThrow('Task ghost was not found in the task log');
+    });
+  });
+
+  // ---- recordFailure ------------------------------------------------------------------------------
+
+  describe('recordFailure', () => {
+    const failure = Report.error('Message could not be decoded', { rawPayload: '{"id":"m1"' }).toJSON();
+    const base = { parentId: null, taskName: '(undecodable)', label: '', owner: null, queue: 'q', parameters: null, createdAt: minute(1) };
+
+    test('creates a failed entry for an id the log does not know', async () => {
+      await log.recordFailure({ id: 'm1', ...base }, failure);
+      expect(await log.get('m1')).toMatchObject({ status: TaskStatus.Failed, report: failure, taskName: '(undecodable)', queue: 'q' });
+    });
+
+    test('fails an entry that is still waiting', async () => {
+      await log.add([entry('m1', { taskName: 'Known' })]);
+      await log.recordFailure({ id: 'm1', ...base }, failure);
+      expect(await log.get('m1')).toMatchObject({ status: TaskStatus.Failed, report: failure, taskName: 'Known' });
+    });
+
+    test('leaves an entry that has already ended as it is', async () => {
+      const done = Report.success('done').toJSON();
+      await log.add([entry('m1', { status: TaskStatus.Completed, report: done })]);
+      await log.recordFailure({ id: 'm1', ...base }, failure);
+      expect(await log.get('m1')).toMatchObject({ status: TaskStatus.Completed, report: done });
+    });
+  });
+
+  // ---- settleParent -------------------------------------------------------------------------------
+
+  describe('settleParent', () => {
+    const own = Report.success('spawned 2 children').toJSON();
+
+    beforeEach(async () => {
+      await log.add([entry('p', { status: TaskStatus.ChildRunning, report: own }), entry('c1', { parentId: 'p' }), entry('c2', { parentId: 'p' }), entry('other')]);
+    });
+
+    const finish = async (id: string, to: TaskStatus) => {
+      await broker.claim(id, 'w', minute(11), minute(10));
+      expect(await log.changeStatus(id, { from: [TaskStatus.Running], to, workerId: 'w', finished: true })).toBe(true);
+    };
+
+    test('stays child_running while a child has not ended', async () => {
+      await finish('c1', TaskStatus.Completed);
+      await broker.claim('c2', 'w', minute(11), minute(10));
+      await log.settleParent('p');
+      expect(await log.get('p')).toMatchObject({ status: TaskStatus.ChildRunning, report: own, finishedAt: null });
+    });
+
+    test('stays child_running while a child is still enqueued', async () => {
+      await finish('c1', TaskStatus.Completed);
+      await log.settleParent('p');
+      expect(await log.getStatus('p')).toBe(TaskStatus.ChildRunning);
+    });
+
+    test('completes when every child completed, keeping its own report', async () => {
+      await finish('c1', TaskStatus.Completed);
+      await finish('c2', TaskStatus.Completed);
+      await log.settleParent('p');
+      const parent = await log.get('p');
+      expect(parent).toMatchObject({ status: TaskStatus.Completed, report: own });
+      expect(isDate(parent?.finishedAt)).toBe(true);
+    });
+
+    test('fails when one child failed, its own report nested under the error', async () => {
+      await finish('c1', TaskStatus.Completed);
+      await finish('c2', TaskStatus.Failed);
+      await log.settleParent('p');
+      expect(await log.get('p')).toMatchObject({
+        status: TaskStatus.Failed,
+        report: { type: 'error', message: '1 child task(s) did not complete', children: [own] },
+      });
+    });
+
+    test('fails when a child was cancelled', async () => {
+      await finish('c1', TaskStatus.Completed);
+      await log.cancel('c2');
+      await log.settleParent('p');
+      expect(await log.get('p')).toMatchObject({ status: TaskStatus.Failed, report: { message: '1 child task(s) did not complete' } });
+    });
+
+    test('settling twice changes nothing the second time', async () => {
+      await finish('c1', TaskStatus.Completed);
+      await finish('c2', TaskStatus.Completed);
+      await log.settleParent('p');
+      const first = await log.get('p');
+      await log.settleParent('p');
+      expect(await log.get('p')).toEqual(first);
+    });
+
+    test('a parent that is not child_running is left alone', async () => {
+      await log.add([entry('q', { status: TaskStatus.Cancelled }), entry('qc', { parentId: 'q', status: TaskStatus.Completed })]);
+      await log.settleParent('q');
+      expect(await log.getStatus('q')).toBe(TaskStatus.Cancelled);
+      await log.settleParent('no-such-parent');
+    });
+
+    test('settling a parent settles its own waiting parent in turn', async () => {
+      await log.add([entry('gp', { status: TaskStatus.ChildRunning }), entry('mid', { parentId: 'gp', status: TaskStatus.ChildRunning }), entry('leaf', { parentId: 'mid' })]);
+      await finish('leaf', TaskStatus.Completed);
+      await log.settleParent('mid');
+      expect(await log.getStatus('mid')).toBe(TaskStatus.Completed);
+      expect(await log.get('gp')).toMatchObject({ status: TaskStatus.Completed, report: { type: 'success', message: 'Task completed' } });
+    });
+  });
+});
+
+describe('RdsTaskLogBroker on one SQLite file', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'taskq-tasklog-file-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('entries outlive the broker that wrote them', async () => {
+    const connection = `sqlite:${join(dir, 'nested', 'log.db')}`;
+    const first = new TaskLog(new RdsTaskLogBroker({ connection }));
+    await first.createContainer();
+    await first.add([entry('kept', { label: 'persisted', parameters: { a: 1 } })]);
+    await first.close();
+    const second = new TaskLog(new RdsTaskLogBroker({ connection }));
+    try {
+      await second.createContainer();
+      expect(await second.get('kept')).toMatchObject({ label: 'persisted', parameters: { a: 1 }, status: TaskStatus.Enqueued });
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('a custom table name is used, and bad ones are refused', async () => {
+    const broker = new RdsTaskLogBroker({ connection: `sqlite:${join(dir, 'custom.db')}`, table: 'my_log' });
+    const log = new TaskLog(broker);
+    try {
+      await log.createContainer();
+      await log.add([entry('a')]);
+      expect(broker.describe()).toMatchObject({ type: 'rds', table: 'my_log' });
+      expect(await log.count()).toBe(1);
+    } finally {
+      await log.close();
+    }
+    expect(() => new RdsTaskLogBroker({ connection: 'sqlite::memory:', table: 'bad name; --' })).toThrow('table "bad name; --" is not a valid table name');
+  });
+});
