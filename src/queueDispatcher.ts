@@ -13,7 +13,7 @@ import type { TaskLog } from './taskLog/taskLog';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
 import { TaskRegistry } from './taskRegistry';
 import { type DeliveryOutcome, type PreparedDelivery, TaskRunner, entryOf } from './taskRunner';
-import { type AbstractTask, type TaskClass } from './task';
+import { type AbstractTask, type Backoff, type TaskClass, isBackoff } from './task';
 import { TaskStatus } from './taskStatus';
 
 export interface QueueDispatcherOptions {
@@ -37,6 +37,8 @@ export interface EnqueueOptions {
   /** Not run before this time. */
   runAt?: Date;
   maxAttempts?: number;
+  /** Delay before a failed attempt runs again; else the task class's. */
+  backoff?: Backoff;
   /** Ms a run may take. */
   timeout?: number;
   /** Wins over the task's getQueueName hook and the associations. */
@@ -207,6 +209,10 @@ export class QueueDispatcher {
       maxAttempts,
       timeout: options.timeout ?? cls.timeout ?? null,
     };
+    if (options.backoff !== undefined) {
+      if (!isBackoff(options.backoff)) throw new TaskqError('backoff must be a delay in ms or { type: "fixed" | "exponential", delay, maxDelay? }');
+      message.backoff = options.backoff;
+    }
     if (options.previousResult !== undefined) message.previousResult = options.previousResult;
     return message;
   }

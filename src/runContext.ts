@@ -1,5 +1,5 @@
 import type { JsonValue } from './json';
-import type { Logger } from './logger';
+import { type Logger, withFields } from './logger';
 import type { AbstractTask, TaskContext } from './task';
 
 export interface RunContextDeps {
@@ -17,6 +17,7 @@ export class RunContext implements TaskContext {
   /** Children enqueued by this run: the run ends child_running when there are any. */
   children = 0;
   private controller?: AbortController;
+  private taskLogger?: Logger;
 
   constructor(
     private readonly task: AbstractTask<object>,
@@ -29,8 +30,10 @@ export class RunContext implements TaskContext {
     return this.task.id;
   }
 
+  /** The worker's logger, with this task's id and name on every line. */
   get logger(): Logger {
-    return this.deps.logger;
+    this.taskLogger ??= withFields(this.deps.logger, { taskId: this.task.id, task: this.task.logName });
+    return this.taskLogger;
   }
 
   get signal(): AbortSignal {

@@ -46,6 +46,12 @@ export abstract class AbstractTask<P extends object = Record<string, JsonValue>>
   static taskName?: string;
   /** How many times a failing run is tried in all (1: no retry). */
   static maxAttempts = 1;
+  /**
+   * Runs that never finished (their worker died or lost the lease) that are started again on top
+   * of maxAttempts, as BullMQ's maxStalledCount. A task that keeps killing its worker then fails
+   * instead of looping: it is started at most maxAttempts + maxStalls times.
+   */
+  static maxStalls = 1;
   static backoff: Backoff = { type: 'exponential', delay: 1000, maxDelay: 60_000 };
   /** Milliseconds a run may take before it fails with a timeout; none by default. */
   static timeout?: number;
@@ -115,6 +121,7 @@ export interface TaskClass {
   new (params: never, meta?: TaskMeta): AbstractTask<object>;
   readonly taskName?: string;
   readonly maxAttempts?: number;
+  readonly maxStalls?: number;
   readonly backoff?: Backoff;
   readonly timeout?: number;
 }
@@ -138,4 +145,11 @@ export function backoffDelay(backoff: Backoff | undefined, attempt: number): num
   const base = Math.max(0, backoff.delay);
   const delay = backoff.type === 'fixed' ? base : base * 2 ** Math.max(0, attempt - 1);
   return backoff.maxDelay !== undefined ? Math.min(delay, backoff.maxDelay) : delay;
+}
+
+export function isBackoff(value: unknown): value is Backoff {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0;
+  if (typeof value !== 'object' || value === null) return false;
+  const b = value as { type?: unknown; delay?: unknown; maxDelay?: unknown };
+  return (b.type === 'fixed' || b.type === 'exponential') && typeof b.delay === 'number' && b.delay >= 0 && (b.maxDelay === undefined || (typeof b.maxDelay === 'number' && b.maxDelay >= 0));
 }

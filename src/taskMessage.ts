@@ -1,5 +1,6 @@
 import { MalformedMessageError } from './errors';
 import { type JsonValue, isJsonObject } from './json';
+import { type Backoff, isBackoff } from './task';
 
 /** The JSON document a broker carries for one task. */
 export interface TaskMessage {
@@ -13,6 +14,8 @@ export interface TaskMessage {
   parentId: string | null;
   maxAttempts: number;
   timeout: number | null;
+  /** Overrides the task class's backoff for this task's retries. */
+  backoff?: Backoff;
   /** Result handed to the next task of a chain as ctx.previousResult. */
   previousResult?: JsonValue;
 }
@@ -43,6 +46,7 @@ export function decodeTaskMessage(body: string): TaskMessage {
   if (!Number.isInteger(value.maxAttempts) || (value.maxAttempts as number) < 1) fail('maxAttempts', 'a positive integer');
   if (value.timeout !== null && !(typeof value.timeout === 'number' && value.timeout > 0)) fail('timeout', 'a positive number or null');
   if (!('params' in value)) fail('params', 'present');
+  if (value.backoff !== undefined && !isBackoff(value.backoff)) fail('backoff', 'a delay in ms or { type, delay, maxDelay? }');
   return value as unknown as TaskMessage;
 }
 

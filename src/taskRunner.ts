@@ -100,7 +100,23 @@ export class TaskRunner {
       await handle.acknowledge();
       return 'not-runnable';
     }
+    const maxStalls = (task.constructor as TaskClass).maxStalls ?? 1;
+    if (claim.attempt > decoded.maxAttempts + maxStalls) return this.giveUp(queue, task, claim.attempt, maxStalls, handle);
     return this.run(queue, task, decoded, claim.attempt, handle);
+  }
+
+  /** A task whose runs keep dying with their worker: failed, not started yet again. */
+  private async giveUp(queue: Queue, task: AbstractTask<object>, attempt: number, maxStalls: number, handle: MessageHandle): Promise<DeliveryOutcome> {
+    const { taskLog, workerId, logger } = this.options;
+    const report = Report.error(`Task was started ${attempt - 1} times and never finished: its worker died or lost the lease each time (maxStalls ${maxStalls})`);
+    if (!(await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to: TaskStatus.Failed, workerId, finished: true, report: report.toJSON() }))) {
+      await handle.release(0);
+      return 'lost-lease';
+    }
+    await handle.acknowledge();
+    if (task.parentId) await taskLog.settleParent(task.parentId);
+    logger.error(`${task.logName} ${task.id} failed: ${report.message}`, { taskId: task.id, task: task.logName, status: 'failed', attempt, queue: queue.name });
+    return 'failed';
   }
 
   private async run(queue: Queue, task: AbstractTask<object>, message: TaskMessage, attempt: number, handle: MessageHandle): Promise<DeliveryOutcome> {
@@ -140,7 +156,7 @@ export class TaskRunner {
         await handle.release(0);
         return done('lost-lease');
       }
-      await handle.release(backoffDelay(cls.backoff, attempt));
+      await handle.release(backoffDelay(message.backoff ?? cls.backoff, attempt));
       return done('retry');
     }
 

@@ -39,8 +39,12 @@ export function initializeQueueCommand(program: Command): void {
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ config, dispatcher }) => {
         if (options.queue) dispatcher.getQueue(options.queue);
+        for (const [flag, value] of [['--aws-profile', options.awsProfile], ['--region', options.region], ['--endpoint', options.endpoint]] as const) {
+          if (value !== undefined && options.broker !== 'sqs') throw new ConfigError(`${flag} goes with --broker=sqs`);
+        }
+        if (options.connection !== undefined && options.broker !== 'rds') throw new ConfigError('--connection goes with --broker=rds');
         if (!options.broker) {
-          if (options.connection || options.receive) throw new ConfigError('--connection and --receive go with --broker');
+          if (options.receive) throw new ConfigError('--receive goes with --broker');
           await dispatcher.initialize();
           const queues = dispatcher.getQueues().map((q) => ({ name: q.name, weight: q.weight, broker: q.broker.describe() }));
           if (options.json) printJson({ queues, taskLog: dispatcher.taskLog.broker.describe() });

@@ -242,7 +242,7 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
           if (calls < 3) throw new Error(`flaky failure ${calls}`);
           return Report.success('third time lucky');
         }));
-        const task = await dispatcher.enqueue(CallbackTask.of('flaky'), { maxAttempts: 3 });
+        const task = await dispatcher.enqueue(CallbackTask.of('flaky'), { maxAttempts: 3, backoff: 20 });
         const stats = await new Worker(dispatcher, { limit: 3, leaseMs: 5_000, idleMaxMs: 50, logger: silentLogger }).run();
         expect(stats).toMatchObject({ retried: 2, completed: 1 });
         expect(await dispatcher.taskLog.get(task.id)).toMatchObject({ status: TaskStatus.Completed, attempts: 3, report: { message: 'third time lucky' } });

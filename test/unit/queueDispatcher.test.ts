@@ -603,3 +603,14 @@ describe('close', () => {
     expect(closeLog).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('enqueue options in the message', () => {
+  test('backoff per enqueue is carried in the message; a bad one is refused', async () => {
+    const broker = new InMemoryQueueBroker({ sync: false });
+    const dispatcher = new QueueDispatcher({ queues: [new Queue('q', broker)], taskLog: new TaskLog(new InMemoryTaskLogBroker()), tasks: [Echo], logger: silentLogger });
+    await dispatcher.enqueue(new Echo({ value: 1 }), { backoff: { type: 'fixed', delay: 250 }, maxAttempts: 4, timeout: 900 });
+    const [received] = await broker.receive('q', 1, 1_000);
+    expect(JSON.parse(received.body)).toMatchObject({ backoff: { type: 'fixed', delay: 250 }, maxAttempts: 4, timeout: 900 });
+    await expect(dispatcher.enqueue(new Echo({ value: 2 }), { backoff: { type: 'linear', delay: 1 } as never })).rejects.toThrow(/backoff must be a delay in ms/);
+  });
+});

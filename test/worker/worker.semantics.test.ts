@@ -226,3 +226,37 @@ test('a worker refuses to start when there is nothing to consume (sync queues on
   expect(() => new Worker(dispatcher)).toThrow(/Nothing to consume: every queue is on the sync in-memory broker/);
   expect(() => new Worker(dispatcher, { queue: 'q' })).toThrow(/queue "q" is on the sync in-memory broker/);
 });
+
+test('a task whose worker keeps dying fails after maxAttempts + maxStalls starts instead of looping', async () => {
+  const broker = new InMemoryQueueBroker({ sync: false });
+  const dispatcher = new QueueDispatcher({ queues: [new Queue('q', broker)], taskLog: new TaskLog(new InMemoryTaskLogBroker()), tasks: TASKS, logger: silentLogger });
+  runs.clear();
+  const task = await dispatcher.enqueue(new RecordRun({ n: 1 }));
+  // Two workers in a row receive it, start it, and die (maxAttempts 1 + maxStalls 1 = 2 starts).
+  for (const dead of ['dead-1', 'dead-2']) {
+    await broker.receive('q', 1, 50);
+    expect((await dispatcher.taskLog.claim(task.id, dead, 50)).outcome).toBe('claimed');
+    await wait(80);
+  }
+  const stats = await new Worker(dispatcher, { limit: 1, leaseMs: 5_000, logger: silentLogger }).run();
+  expect(stats.failed).toBe(1);
+  expect(runs.has(task.id)).toBe(false);
+  const entry = await dispatcher.taskLog.get(task.id);
+  expect(entry).toMatchObject({ status: TaskStatus.Failed, attempts: 3 });
+  expect(entry?.report?.message).toMatch(/started 2 times and never finished/);
+  expect(await broker.count('q')).toBe(0);
+});
+
+test("a task's ctx.logger puts the task's id and name on its lines", async () => {
+  const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+  const capture = { debug: () => undefined, warn: () => undefined, error: () => undefined, info: (message: string, fields?: Record<string, unknown>) => void lines.push({ message, fields }) };
+  class Chatty extends AbstractTask<Record<string, never>> {
+    static override taskName = 'Chatty';
+    run(ctx: TaskContext) {
+      ctx.logger.info('halfway', { step: 1 });
+    }
+  }
+  const dispatcher = new QueueDispatcher({ queues: [new Queue('q', new InMemoryQueueBroker())], taskLog: new TaskLog(new InMemoryTaskLogBroker()), tasks: [Chatty], logger: capture });
+  const task = await dispatcher.enqueue(new Chatty({}));
+  expect(lines.find((l) => l.message === 'halfway')?.fields).toEqual({ taskId: task.id, task: 'Chatty', step: 1 });
+});
