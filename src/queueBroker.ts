@@ -29,6 +29,13 @@ export interface QueueBroker {
   /** Gives a received message back, visible again after `delayMs`. */
   release(queue: string, message: ReceivedMessage, delayMs: number): Promise<void>;
 
+  /**
+   * Optional, for moving a queue to another broker: up to `max` messages that wait for their
+   * run-at time (delayed, or released with a delay), with that time in `runAt`. They are not
+   * leased; acknowledging one removes it unless a consumer received it meanwhile.
+   */
+  receiveDelayed?(queue: string, max: number): Promise<ReceivedMessage[]>;
+
   /** Messages not yet acknowledged: waiting, delayed and leased. */
   count(queue: string): Promise<number>;
   /** Deletes every message of the queue; returns how many. */
@@ -56,6 +63,8 @@ export interface ReceivedMessage {
   readonly receiveCount: number;
   /** Broker-specific proof of this delivery (SQS receipt handle); the id elsewhere. */
   readonly receipt: string;
+  /** Set by receiveDelayed: when the message becomes visible (epoch ms). */
+  readonly runAt?: number;
 }
 
 export interface BrokerDescription {

@@ -5,6 +5,7 @@ import { createQueueBroker } from '../../src/brokerFactory';
 import { type BrokerSettings, brokerConfigOf, readState, stateFileOf } from '../../src/config';
 import { ConfigError } from '../../src/errors';
 import { Queue } from '../../src/queue';
+import type { OutgoingMessage, ReceivedMessage } from '../../src/queueBroker';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { oneOf, positiveInt } from '../options';
 import { printJson, printLine } from '../output';
@@ -57,7 +58,7 @@ export function initializeQueueCommand(program: Command): void {
         if (options.broker === 'sqs') throw new ConfigError('--broker=sqs: the SQS broker is not available in this version of taskq (memory, rds)');
         await dispatcher.taskLog.createContainer();
         const state = readState(config);
-        const moved: { queue: string; from: string; to: string; moved: number }[] = [];
+        const moved: { queue: string; from: string; to: string; moved: number; left: number }[] = [];
         for (const queue of dispatcher.getQueues()) {
           if (options.queue && queue.name !== options.queue) continue;
           const current = config.queues.find((q) => q.name === queue.name)?.broker;
@@ -72,8 +73,8 @@ export function initializeQueueCommand(program: Command): void {
           const target = new Queue(queue.name, createQueueBroker(brokerConfigOf(settings, config.baseDir ?? process.cwd()), `--broker=${options.broker}`), queue.weight);
           try {
             await target.initialize();
-            const count = await moveMessages(queue, target, (messages) => dispatcher.transfer(target, messages));
-            moved.push({ queue: queue.name, from: queue.broker.type, to: settings.type, moved: count });
+            const { moved: count, left } = await moveMessages(queue, target, (messages) => dispatcher.transfer(target, messages));
+            moved.push({ queue: queue.name, from: queue.broker.type, to: settings.type, moved: count, left });
           } finally {
             await target.broker.close();
           }
@@ -84,7 +85,10 @@ export function initializeQueueCommand(program: Command): void {
         writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
         if (options.json) printJson({ switched: moved, stateFile: file });
         else {
-          for (const m of moved) printLine(`queue ${m.queue}: ${m.from} -> ${m.to}, ${m.moved} pending task(s) moved`);
+          for (const m of moved) {
+            printLine(`queue ${m.queue}: ${m.from} -> ${m.to}, ${m.moved} pending task(s) moved`);
+            if (m.left > 0) printLine(`  ${m.left} task(s) held by running workers stay on the old broker: let those workers finish, then run this again`);
+          }
           printLine(`saved in ${file}`);
         }
       });
@@ -92,24 +96,34 @@ export function initializeQueueCommand(program: Command): void {
 }
 
 /**
- * Moves every visible message from `from` to `to`. Each batch is leased while it moves and
- * acknowledged only once the target holds it (or ran it, for a sync target): a crash in between
- * leaves a duplicate, never a loss, and the task log stops the duplicate from running twice.
+ * Moves every waiting message from `from` to `to`: visible ones under a lease, then delayed ones
+ * with their run-at time. Each batch is acknowledged only once the target holds it (or ran it,
+ * for a sync target): a crash in between leaves a duplicate, never a loss, and the task log
+ * stops the duplicate from running twice. Messages leased by a running worker stay.
  */
-async function moveMessages(
-  from: Queue,
-  to: Queue,
-  transfer: (messages: { taskId: string; body: string }[]) => Promise<void>,
-): Promise<number> {
-  if (from.isSync() || sameStorage(from, to)) return 0;
+async function moveMessages(from: Queue, to: Queue, transfer: (messages: OutgoingMessage[]) => Promise<void>): Promise<{ moved: number; left: number }> {
+  if (from.isSync() || sameStorage(from, to)) return { moved: 0, left: 0 };
   let moved = 0;
+  const outgoing = (batch: ReceivedMessage[]) => batch.map((m) => ({ taskId: m.taskId ?? m.id, body: m.body, runAt: m.runAt }));
   for (;;) {
     const batch = await from.broker.receive(from.name, MOVE_BATCH, 10 * 60_000);
-    if (batch.length === 0) return moved;
-    await transfer(batch.map((m) => ({ taskId: m.taskId ?? m.id, body: m.body })));
+    if (batch.length === 0) break;
+    await transfer(outgoing(batch));
     for (const message of batch) await from.broker.acknowledge(from.name, message);
     moved += batch.length;
   }
+  const seen = new Set<string>();
+  while (from.broker.receiveDelayed) {
+    const batch = (await from.broker.receiveDelayed(from.name, MOVE_BATCH)).filter((m) => !seen.has(m.id));
+    if (batch.length === 0) break;
+    await transfer(outgoing(batch));
+    for (const message of batch) {
+      seen.add(message.id);
+      await from.broker.acknowledge(from.name, message);
+    }
+    moved += batch.length;
+  }
+  return { moved, left: await from.count() };
 }
 
 /** Same type, connection and table: the messages are already where they would move to. */

@@ -92,6 +92,21 @@ export class RdsQueueBroker implements QueueBroker {
     }));
   }
 
+  async receiveDelayed(queue: string, max: number): Promise<ReceivedMessage[]> {
+    const rows = await this.db.exec.all<{ id: number | string; task_id: string; body: string; receive_count: number; visible_at: number | string }>(
+      `SELECT id, task_id, body, receive_count, visible_at FROM ${this.t} WHERE queue = ? AND reserved_until IS NULL AND visible_at > ? ORDER BY visible_at, id LIMIT ?`,
+      [queue, Date.now(), max],
+    );
+    return rows.map((row) => ({
+      id: String(row.id),
+      taskId: row.task_id,
+      body: row.body,
+      receiveCount: Number(row.receive_count),
+      receipt: `${row.id}:${row.receive_count}`,
+      runAt: Number(row.visible_at),
+    }));
+  }
+
   async acknowledge(queue: string, message: ReceivedMessage): Promise<void> {
     const [id, count] = parseReceipt(message.receipt);
     await this.db.exec.run(`DELETE FROM ${this.t} WHERE id = ? AND queue = ? AND receive_count = ?`, [id, queue, count]);

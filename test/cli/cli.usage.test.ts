@@ -136,4 +136,17 @@ describe('taskq task-log, enqueue --wait, initialize-queue --broker', () => {
     expect(sync.code).toBe(0);
     expect(sync.stdout).toMatch(/completed: hello now/);
   });
+
+  test('initialize-queue --broker moves delayed tasks too, keeping their run-at time', async () => {
+    const id = (await project.run(['enqueue', 'Hello', '--params', '{"name":"later"}', '--delay', '1500'])).stdout.trim();
+    const moved = await project.run(['initialize-queue', '--broker=rds', '--connection=sqlite:./other.db', '--queue=standard']);
+    expect(moved.stdout).toMatch(/queue standard: rds -> rds, 1 pending task\(s\) moved/);
+    expect(moved.stdout).not.toMatch(/stay on the old broker/);
+    const run = await project.run(['run-worker', '--queue=standard', '--limit=1', '--log-level=silent']);
+    expect(run.code).toBe(0);
+    const entry = await project.json<TaskLogEntry>(['task-log', '--get', id]);
+    expect(entry.status).toBe('completed');
+    // Still delayed on the new broker: not started before its run-at time.
+    expect(new Date(entry.startedAt as unknown as string).getTime() - new Date(entry.createdAt as unknown as string).getTime()).toBeGreaterThanOrEqual(1_400);
+  });
 });

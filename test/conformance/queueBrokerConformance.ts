@@ -126,6 +126,18 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
       expect((await broker.receive(q, 10, 5_000)).map((m) => m.taskId)).toEqual(['later']);
     });
 
+    test('receiveDelayed (where a broker has it) hands out delayed messages with their run-at time', async () => {
+      if (!broker.receiveDelayed) return;
+      const runAt = Date.now() + 60_000;
+      await broker.pushMany(q, [msg('now'), { ...msg('later'), runAt }]);
+      const [leased] = await broker.receive(q, 1, 5_000);
+      expect(leased.taskId).toBe('now');
+      const delayed = await broker.receiveDelayed(q, 10);
+      expect(delayed.map((m) => [m.taskId, m.runAt])).toEqual([['later', runAt]]);
+      await broker.acknowledge(q, delayed[0]);
+      expect(await broker.count(q)).toBe(1);
+    });
+
     test('count includes leased and delayed messages; purge empties the queue', async () => {
       await broker.pushMany(q, [msg('a'), msg('b'), { ...msg('c'), runAt: Date.now() + 60_000 }]);
       await broker.receive(q, 1, 5_000);
