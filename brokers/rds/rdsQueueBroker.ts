@@ -1,5 +1,6 @@
 import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceivedMessage } from '../../src/queueBroker';
-import { type RdsConnection, acquireConnection, checkTableName, parseConnection } from './connection';
+import { type RdsConnection, checkTableName } from './connection';
+import { RdsClient } from './rdsClient';
 import { createMessagesTable } from './schema';
 import { claimMessages } from './sql/claimMessages';
 import type { SqlStatement } from './sqlExecutor';
@@ -29,22 +30,21 @@ export class RdsQueueBroker implements QueueBroker {
   readonly type = 'rds';
   readonly isSync = false;
   readonly receiveBatchSize: number;
-  readonly connectionString: string;
   readonly table: string;
-  /** The connection string with its password masked. */
-  private readonly display: string;
-  private connection?: RdsConnection;
+  private readonly client: RdsClient;
 
   constructor(options: RdsQueueBrokerOptions = {}) {
-    this.connectionString = options.connection ?? 'sqlite:./taskq.db';
-    this.display = parseConnection(this.connectionString).display;
+    this.client = new RdsClient(options.connection);
     this.receiveBatchSize = options.receive ?? 5;
     this.table = checkTableName('table', options.table ?? 'taskq_messages');
   }
 
+  get connectionString(): string {
+    return this.client.connectionString;
+  }
+
   private get db(): RdsConnection {
-    this.connection ??= acquireConnection(this.connectionString);
-    return this.connection;
+    return this.client.db;
   }
 
   private get t(): string {
@@ -138,12 +138,10 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   describe(): BrokerDescription {
-    return { type: this.type, connection: this.display, receive: this.receiveBatchSize, table: this.table };
+    return { type: this.type, connection: this.client.display, receive: this.receiveBatchSize, table: this.table };
   }
 
-  async close(): Promise<void> {
-    const connection = this.connection;
-    this.connection = undefined;
-    await connection?.release();
+  close(): Promise<void> {
+    return this.client.close();
   }
 }

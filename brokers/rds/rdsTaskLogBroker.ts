@@ -5,7 +5,8 @@ import type { ClaimResult, StatusChange, TaskLogBroker } from '../../src/taskLog
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import type { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { TaskStatus } from '../../src/taskStatus';
-import { type RdsConnection, acquireConnection, checkTableName, parseConnection } from './connection';
+import { type RdsConnection, checkTableName } from './connection';
+import { RdsClient } from './rdsClient';
 import { createTaskLogTable } from './schema';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
 import type { SqlStatement, SqlValue } from './sqlExecutor';
@@ -48,21 +49,20 @@ const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 /** The task log in one SQL table. Every status change is a conditional UPDATE (compare-and-set). */
 export class RdsTaskLogBroker implements TaskLogBroker {
   readonly type = 'rds';
-  readonly connectionString: string;
   readonly table: string;
-  /** The connection string with its password masked. */
-  private readonly display: string;
-  private connection?: RdsConnection;
+  private readonly client: RdsClient;
 
   constructor(options: RdsTaskLogBrokerOptions = {}) {
-    this.connectionString = options.connection ?? 'sqlite:./taskq.db';
-    this.display = parseConnection(this.connectionString).display;
+    this.client = new RdsClient(options.connection);
     this.table = checkTableName('table', options.table ?? 'taskq_task_log');
   }
 
+  get connectionString(): string {
+    return this.client.connectionString;
+  }
+
   private get db(): RdsConnection {
-    this.connection ??= acquireConnection(this.connectionString);
-    return this.connection;
+    return this.client.db;
   }
 
   private get t(): string {
@@ -185,13 +185,11 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   describe() {
-    return { type: this.type, connection: this.display, table: this.table };
+    return { type: this.type, connection: this.client.display, table: this.table };
   }
 
-  async close(): Promise<void> {
-    const connection = this.connection;
-    this.connection = undefined;
-    await connection?.release();
+  close(): Promise<void> {
+    return this.client.close();
   }
 }
 
