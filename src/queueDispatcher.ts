@@ -32,6 +32,8 @@ export interface QueueDispatcherOptions {
 
 export interface EnqueueOptions {
   label?: string;
+  /** Who the task is for (a user id): stored in the task log, filterable. */
+  owner?: string;
   /** Not run before this many ms from now. */
   delay?: number;
   /** Not run before this time. */
@@ -149,6 +151,7 @@ export class QueueDispatcher {
       }
       this.registry.bind(task);
       if (options.label !== undefined) task.label = options.label;
+      if (options.owner !== undefined) task.owner = options.owner;
       const queue = this.queueFor(task, options.queue);
       const list = byQueue.get(queue) ?? [];
       list.push({ task, message: this.messageOf(task, options) });

@@ -12,6 +12,7 @@ interface EnqueueCliOptions {
   params?: string;
   queue?: string;
   label?: string;
+  owner?: string;
   delay?: number;
   wait?: boolean;
   waitTimeout?: number;
@@ -26,6 +27,7 @@ export function enqueueCommand(program: Command): void {
     .option('--params <json>', 'the task\'s params, a JSON object (for a callback: its argument, any JSON)')
     .option('--queue <name>', 'publish to this queue, whatever the associations say')
     .option('--label <label>', 'a label for the task log')
+    .option('--owner <owner>', 'who the task is for, stored in the task log')
     .option('--delay <ms>', 'not run before this many ms from now', nonNegativeInt('--delay'))
     .option('--wait', 'block until the task ends; exit 1 if it did not complete')
     .option('--wait-timeout <ms>', 'with --wait: give up after this long (exit 1)', positiveInt('--wait-timeout'))
@@ -51,7 +53,7 @@ export function enqueueCommand(program: Command): void {
         } else {
           throw new ConfigError(`Unknown task "${name}"; registered: ${dispatcher.registry.names().join(', ') || '(none)'}`);
         }
-        await dispatcher.enqueue(task, { label: options.label, queue: options.queue, delay: options.delay });
+        await dispatcher.enqueue(task, { label: options.label, owner: options.owner, queue: options.queue, delay: options.delay });
         if (!options.wait) {
           if (options.json) printJson({ id: task.id, name: task.name, status: await dispatcher.taskLog.getStatus(task.id) });
           else printLine(task.id);

@@ -16,6 +16,7 @@ interface TaskLogOptions {
   force?: boolean;
   status?: TaskStatus;
   name?: string;
+  owner?: string;
   limit?: number;
   offset?: number;
   json?: boolean;
@@ -33,6 +34,7 @@ export function taskLogCommand(program: Command): void {
     .option('--force', 'with --archive or --cancel')
     .option('--status <status>', `with --list or --stats: ${ALL_STATUSES.join(', ')}`, oneOf('--status', ALL_STATUSES))
     .option('--name <task>', 'with --list or --stats: only this task name')
+    .option('--owner <owner>', 'with --list or --stats: only this owner\'s tasks')
     .option('--limit <n>', 'with --list (default 20)', positiveInt('--limit'))
     .option('--offset <n>', 'with --list', nonNegativeInt('--offset'))
     .option('--json', 'print JSON')
@@ -45,6 +47,7 @@ export function taskLogCommand(program: Command): void {
         const log = dispatcher.taskLog;
         const filter = new TaskLogFilter();
         if (options.name) filter.eq('taskName', options.name);
+        if (options.owner) filter.eq('owner', options.owner);
         if (options.status) filter.eq('status', options.status);
         if (options.stats) {
           const stats = await log.getStats(filter);

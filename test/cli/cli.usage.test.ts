@@ -102,6 +102,10 @@ describe('taskq task-log, enqueue --wait, initialize-queue --broker', () => {
     expect(await project.json<TaskLogStats>(['task-log', '--stats'])).toMatchObject({ archived: 1, cancelled: 1, total: 2 });
     // Archived tasks leave the default list.
     expect((await project.json<TaskLogEntry[]>(['task-log', '--list'])).map((e) => e.id)).toEqual([b]);
+    // Owners: set at enqueue, filtered on.
+    const owned = (await project.run(['enqueue', 'Hello', '--params', '{"name":"c"}', '--owner', 'user-42'])).stdout.trim();
+    expect((await project.json<TaskLogEntry[]>(['task-log', '--list', '--owner', 'user-42'])).map((e) => [e.id, e.owner])).toEqual([[owned, 'user-42']]);
+    expect(await project.json<TaskLogStats>(['task-log', '--stats', '--owner', 'user-42'])).toMatchObject({ enqueued: 1, total: 1 });
   });
 
   test('enqueue --wait blocks until a worker ran the task; exit 1 when it failed', async () => {
