@@ -5,7 +5,8 @@ const config: Config = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }],
+    // Transpile only (isolatedModules): `npm run lint` runs tsc over the tests for the types.
+    '^.+\\.ts$': ['ts-jest', { tsconfig: { isolatedModules: true } }],
   },
   // Subprocess tests (CLI, crash recovery) take seconds each; keep the default timeout honest.
   testTimeout: 30_000,

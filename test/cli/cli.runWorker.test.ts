@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { TaskLogEntry, TaskLogStats, WorkerStats } from '../../src';
 import { CliProject, collect, until, wait } from '../helpers/cliProject';
@@ -96,7 +97,6 @@ describe('taskq run-worker (real CLI, SQLite)', () => {
         await dispatcher.enqueueMany(Array.from({ length: 150 }, (_, i) => new Hello({ name: 'n' + i })));
         await dispatcher.close();
       })();`;
-    const { execFileSync } = await import('node:child_process');
     execFileSync(process.execPath, ['-e', script], { cwd: project.dir });
     const workers = [0, 1].map(() => collect(project.spawn(['run-worker', '--limit=75', '--concurrency=3', '--json', '--log-level=silent'])));
     const results = await Promise.all(workers);

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import type { TaskLogEntry, TaskLogStats } from '../../src';
 import { CliProject, collect } from '../helpers/cliProject';
 
@@ -47,7 +48,6 @@ describe('taskq CLI usage and config errors', () => {
   test('a missing config file says how to give one', async () => {
     project.remove();
     const bare = new CliProject();
-    const { rmSync } = await import('node:fs');
     rmSync(`${bare.dir}/taskq.config.json`);
     expectUsageError(await bare.run(['task-log', '--stats']), /No config file: pass --config PATH, set TASKQ_CONFIG, or create taskq.config.json/);
     expectUsageError(await bare.run(['--config', 'nowhere.json', 'task-log', '--stats']), /Config file .*nowhere.json does not exist/);
