@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { JsonValue } from './json';
 import type { Logger } from './logger';
 import type { Report } from './report';
+import { newTaskId } from './taskId';
 
 /** What a task's `run` may return: a Report, any JSON value, or nothing. Throwing fails the task. */
 export type TaskResult = Report | JsonValue | void;
@@ -66,7 +66,7 @@ export abstract class AbstractTask<P extends object = Record<string, JsonValue>>
 
   constructor(params: P, meta: TaskMeta = {}) {
     this.params = params;
-    this.id = meta.id ?? randomUUID();
+    this.id = meta.id ?? newTaskId();
     this.label = meta.label ?? '';
     this.owner = meta.owner ?? null;
     this.createdAt = meta.createdAt ?? new Date();

@@ -71,7 +71,7 @@ export class Worker {
     };
     this.concurrency = positive('concurrency', options.concurrency, 1);
     this.leaseMs = positive('leaseMs', options.leaseMs, 30_000);
-    this.idleMinMs = positive('idleMinMs', options.idleMinMs, 20);
+    this.idleMinMs = positive('idleMinMs', options.idleMinMs, 5);
     this.idleMaxMs = Math.max(this.idleMinMs, positive('idleMaxMs', options.idleMaxMs, 1_000));
     if (options.limit !== undefined) this.limit = positive('limit', options.limit, 1);
     this.queues = options.queue ? [dispatcher.getQueue(options.queue)] : dispatcher.getQueues();
@@ -144,7 +144,8 @@ export class Worker {
           const received = await this.receive(budget);
           if (received === 0) {
             await this.sleep(idleMs);
-            idleMs = Math.min(this.idleMaxMs, idleMs * 2);
+            // Back off only when idle: while tasks still run, new ones are likely soon.
+            idleMs = this.active.size > 0 ? this.idleMinMs : Math.min(this.idleMaxMs, idleMs * 2);
             continue;
           }
           idleMs = this.idleMinMs;

@@ -21,6 +21,9 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
   readonly type = 'memory';
   readonly maxEntries: number;
   private readonly entries = new Map<string, TaskLogEntry>();
+  /** Ids of ended entries, oldest first: what eviction may forget, without scanning the rest. */
+  private ended: string[] = [];
+  private endedHead = 0;
 
   constructor(options: InMemoryTaskLogBrokerOptions = {}) {
     this.maxEntries = options.maxEntries ?? 100_000;
@@ -31,6 +34,8 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
 
   async dropContainer(): Promise<void> {
     this.entries.clear();
+    this.ended = [];
+    this.endedHead = 0;
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
@@ -58,20 +63,30 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
         startedAt: null,
         finishedAt: e.status === TaskStatus.Failed ? e.createdAt : null,
       });
+      if (FINAL.has(e.status)) this.ended.push(e.id);
     }
-    // Trim in steps of a tenth, so the scan is paid once per many adds.
-    if (this.entries.size > this.maxEntries + Math.ceil(this.maxEntries / 10)) this.evict();
+    this.evict();
   }
 
-  /** Forgets the oldest ended entries (Map order is insertion order) down to maxEntries. */
+  /**
+   * Forgets the entries that ended first, down to maxEntries; trims in steps of a tenth so the
+   * work is paid once per many adds. Entries still waiting or running are never forgotten.
+   */
   private evict(): void {
+    if (this.entries.size <= this.maxEntries + Math.ceil(this.maxEntries / 10)) return;
     let excess = this.entries.size - this.maxEntries;
-    for (const [id, entry] of this.entries) {
-      if (excess <= 0) break;
-      if (FINAL.has(entry.status)) {
+    while (excess > 0 && this.endedHead < this.ended.length) {
+      const id = this.ended[this.endedHead++];
+      const entry = this.entries.get(id);
+      // Skipped if gone, or no longer ended (a forced archive of an ended task keeps it ended).
+      if (entry && FINAL.has(entry.status)) {
         this.entries.delete(id);
         excess--;
       }
+    }
+    if (this.endedHead > 4096 && this.endedHead * 2 > this.ended.length) {
+      this.ended = this.ended.slice(this.endedHead);
+      this.endedHead = 0;
     }
   }
 
@@ -120,6 +135,7 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     if (!entry || !change.from.includes(entry.status)) return false;
     if (change.workerId !== undefined && entry.workerId !== change.workerId) return false;
     const now = new Date();
+    if (FINAL.has(change.to) && !FINAL.has(entry.status)) this.ended.push(id);
     entry.status = change.to;
     entry.updatedAt = now;
     if (change.report !== undefined) entry.report = change.report;

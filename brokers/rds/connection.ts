@@ -61,6 +61,9 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 10000');
+    // Checkpoint every ~40 MB of WAL rather than every 4 MB: at the default, one enqueue in about
+    // a hundred paid a checkpoint's fsync (the p99 of single enqueues).
+    db.pragma('wal_autocheckpoint = 10000');
     return {
       dialect: 'sqlite',
       display: parsed.display,

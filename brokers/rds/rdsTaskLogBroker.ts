@@ -100,8 +100,16 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     else await this.db.exec.batch(statements);
   }
 
+  /**
+   * `status` compared so that no index on it can serve the WHERE: SQLite would otherwise walk the
+   * status index through every enqueued row (8 ms at 50k queued) instead of looking up the ids.
+   */
+  private get statusNoIndex(): string {
+    return this.db.dialect === 'sqlite' ? '+status' : 'status';
+  }
+
   async markDequeued(ids: readonly string[]): Promise<void> {
-    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ? WHERE status = ? AND id IN (${marks(ids.length)})`, [TaskStatus.Dequeued, Date.now(), TaskStatus.Enqueued, ...ids]);
+    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ? WHERE id IN (${marks(ids.length)}) AND ${this.statusNoIndex} = ?`, [TaskStatus.Dequeued, Date.now(), ...ids, TaskStatus.Enqueued]);
   }
 
   async claim(id: string, workerId: string, leaseUntil: Date, now: Date): Promise<ClaimResult> {
@@ -125,8 +133,8 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async renewLeases(ids: readonly string[], workerId: string, leaseUntil: Date): Promise<string[]> {
-    const where = `WHERE worker_id = ? AND status = ? AND id IN (${marks(ids.length)})`;
-    const whereBindings = [workerId, TaskStatus.Running, ...ids];
+    const where = `WHERE id IN (${marks(ids.length)}) AND worker_id = ? AND ${this.statusNoIndex} = ?`;
+    const whereBindings = [...ids, workerId, TaskStatus.Running];
     const update = `UPDATE ${this.t} SET lease_until = ? ${where}`;
     if (this.db.dialect === 'mysql') {
       await this.db.exec.run(update, [leaseUntil.getTime(), ...whereBindings]);

@@ -27,3 +27,14 @@ test('forgets the oldest ended entries past maxEntries, never waiting or running
 test('rejects a maxEntries that is not a positive integer', () => {
   expect(() => new InMemoryTaskLogBroker({ maxEntries: 0 })).toThrow(/maxEntries must be an integer >= 1/);
 });
+
+test('with many tasks still waiting, adding stays cheap and ended ones are forgotten first', async () => {
+  const log = new InMemoryTaskLogBroker({ maxEntries: 100 });
+  for (let i = 0; i < 150; i++) await log.add([entry(i, TaskStatus.Enqueued)]);
+  // Over the bound but nothing has ended: everything is kept.
+  expect(await log.count(new TaskLogFilter())).toBe(150);
+  await log.changeStatus('t3', { from: [TaskStatus.Enqueued], to: TaskStatus.Cancelled, finished: true });
+  await log.add([entry(150, TaskStatus.Enqueued)]);
+  expect(await log.get('t3')).toBeNull();
+  expect(await log.count(new TaskLogFilter())).toBe(150);
+});
