@@ -144,7 +144,7 @@ export async function sqliteWorker(options: SqliteOptions): Promise<BenchResult[
           tasks,
           tasksPerSec: paced.produced?.rate ?? 0,
           latency: percentiles(latencies),
-          details: { receive, concurrency, offeredPerSec: rate, idleMinMs: idleMinMs ?? 'default (20)' },
+          details: { receive, concurrency, offeredPerSec: rate, idleMinMs: idleMinMs ?? 'default (5)' },
         });
       }
       await dispatcher.close();

@@ -51,6 +51,24 @@ export interface EnqueueOptions {
 
 type EnqueueListener = (queue: string) => void;
 
+interface Prepared {
+  task: AbstractTask<object>;
+  message: TaskMessage;
+}
+
+let lastIsoMs = NaN;
+let lastIso = '';
+
+/** Date#toISOString, reused within a millisecond: tasks enqueued together share it. */
+function isoString(date: Date): string {
+  const ms = date.getTime();
+  if (ms !== lastIsoMs) {
+    lastIso = date.toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+}
+
 const SYNC_HANDLE = { acknowledge: async () => undefined, release: async () => undefined };
 
 /**
@@ -133,7 +151,7 @@ export class QueueDispatcher {
 
   /** Publishes a task; on a sync queue it has run (and its report is logged) when this resolves. */
   async enqueue<T extends AbstractTask<object>>(task: T, labelOrOptions?: string | EnqueueOptions, options: EnqueueOptions = {}): Promise<T> {
-    const opts = typeof labelOrOptions === 'string' ? { ...options, label: labelOrOptions } : { ...labelOrOptions, ...options };
+    const opts = typeof labelOrOptions === 'string' ? { ...options, label: labelOrOptions } : labelOrOptions ? { ...labelOrOptions, ...options } : options;
     await this.enqueueMany([task], opts);
     return task;
   }
@@ -144,42 +162,56 @@ export class QueueDispatcher {
    */
   async enqueueMany<T extends AbstractTask<object>>(tasks: readonly T[], options: EnqueueOptions = {}): Promise<T[]> {
     if (this.closed) throw new TaskqError('The dispatcher is closed');
-    const byQueue = new Map<Queue, { task: T; message: TaskMessage }[]>();
+    const runAt = options.runAt ? options.runAt.getTime() : options.delay ? Date.now() + options.delay : undefined;
+    if (tasks.length === 1) {
+      // The common case, kept free of the grouping below (it is the sync queue's hot path).
+      const queue = this.prepare(tasks[0], options);
+      await this.publish(queue, [{ task: tasks[0], message: this.messageOf(tasks[0], options) }], runAt);
+      return tasks as T[];
+    }
+    const byQueue = new Map<Queue, Prepared[]>();
     for (const task of tasks) {
-      if (!this.registry.has(task.name)) {
-        throw new TaskqError(`Task "${task.name}" is not registered with this dispatcher; add it to the "tasks" option`);
-      }
-      this.registry.bind(task);
-      if (options.label !== undefined) task.label = options.label;
-      if (options.owner !== undefined) task.owner = options.owner;
-      const queue = this.queueFor(task, options.queue);
+      const queue = this.prepare(task, options);
       const list = byQueue.get(queue) ?? [];
       list.push({ task, message: this.messageOf(task, options) });
       byQueue.set(queue, list);
     }
-    const runAt = options.runAt ? options.runAt.getTime() : options.delay ? Date.now() + options.delay : undefined;
-    for (const [queue, items] of byQueue) {
-      await this.taskLog.add(items.map(({ task, message }) => entryOf(task, message, queue, TaskStatus.Enqueued)));
-      if (queue.isSync()) {
-        for (const { task, message } of items) {
-          task.markEnqueued();
-          // Encoded all the same: what runs in sync mode must survive a real broker too.
-          await this.runNow(queue, message.id, encodeTaskMessage(message), { message, task });
-        }
-        continue;
-      }
-      try {
-        await queue.broker.pushMany(queue.name, items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt })));
-      } catch (error) {
-        for (const { task } of items) {
-          await this.taskLog.changeStatus(task.id, { from: [TaskStatus.Enqueued], to: TaskStatus.Failed, finished: true, report: { type: 'error', message: `Could not be enqueued: ${(error as Error).message}`, children: [] } });
-        }
-        throw error;
-      }
-      for (const { task } of items) task.markEnqueued();
-      for (const listener of this.listeners) listener(queue.name);
+    for (const [queue, items] of byQueue) await this.publish(queue, items, runAt);
+    return tasks as T[];
+  }
+
+  /** Checks the task is registered, applies the options, and picks its queue. */
+  private prepare(task: AbstractTask<object>, options: EnqueueOptions): Queue {
+    if (!this.registry.has(task.name)) {
+      throw new TaskqError(`Task "${task.name}" is not registered with this dispatcher; add it to the "tasks" option`);
     }
-    return [...tasks];
+    this.registry.bind(task);
+    if (options.label !== undefined) task.label = options.label;
+    if (options.owner !== undefined) task.owner = options.owner;
+    return this.queueFor(task, options.queue);
+  }
+
+  /** Logs the tasks as enqueued, then pushes them in one batch, or runs them now on a sync queue. */
+  private async publish(queue: Queue, items: readonly Prepared[], runAt: number | undefined): Promise<void> {
+    await this.taskLog.add(items.map(({ task, message }) => entryOf(task, message, queue, TaskStatus.Enqueued)));
+    if (queue.isSync()) {
+      for (const { task, message } of items) {
+        task.markEnqueued();
+        // As TAO's sync queue: the task object itself runs, nothing is encoded or decoded.
+        await this.runNow(queue, message.id, '', { message, task });
+      }
+      return;
+    }
+    try {
+      await queue.broker.pushMany(queue.name, items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt })));
+    } catch (error) {
+      for (const { task } of items) {
+        await this.taskLog.changeStatus(task.id, { from: [TaskStatus.Enqueued], to: TaskStatus.Failed, finished: true, report: { type: 'error', message: `Could not be enqueued: ${(error as Error).message}`, children: [] } });
+      }
+      throw error;
+    }
+    for (const { task } of items) task.markEnqueued();
+    for (const listener of this.listeners) listener(queue.name);
   }
 
   /** Calls `listener` with the queue's name after tasks were pushed to it from this process. */
@@ -207,7 +239,7 @@ export class QueueDispatcher {
       params: task.getParameters() as JsonValue,
       label: task.label,
       owner: task.owner,
-      createdAt: task.createdAt.toISOString(),
+      createdAt: isoString(task.createdAt),
       parentId: task.parentId,
       maxAttempts,
       timeout: options.timeout ?? cls.timeout ?? null,

@@ -140,7 +140,9 @@ export class TaskRunner {
 
     const ms = Math.round(performance.now() - started);
     const done = (status: DeliveryOutcome): DeliveryOutcome => {
-      logger.info(`${task.logName} ${task.id} ${status} in ${ms} ms`, { taskId: task.id, task: task.logName, status, ms, attempt, queue: queue.name });
+      if (logger.isLevelEnabled?.('info') !== false) {
+        logger.info(`${task.logName} ${task.id} ${status} in ${ms} ms`, { taskId: task.id, task: task.logName, status, ms, attempt, queue: queue.name });
+      }
       return status;
     };
 
@@ -211,8 +213,11 @@ function toReport(result: TaskResult): Report {
   return Report.success('Task completed', result as JsonValue);
 }
 
-async function withTimeout<T>(run: Promise<T> | T, timeout: number | null, ctx: RunContext): Promise<T> {
-  if (!timeout) return run;
+function withTimeout<T>(run: Promise<T> | T, timeout: number | null, ctx: RunContext): Promise<T> | T {
+  return timeout ? raceTimeout(run, timeout, ctx) : run;
+}
+
+async function raceTimeout<T>(run: Promise<T> | T, timeout: number, ctx: RunContext): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
