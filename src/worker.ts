@@ -16,7 +16,7 @@ export interface WorkerOptions {
   concurrency?: number;
   /** How long a received message and a running task stay ours without renewal. */
   leaseMs?: number;
-  /** Idle back-off: the first wait after an empty poll, doubled up to idleMaxMs. */
+  /** Idle back-off: waits after an empty poll grow with the idle time, from idleMinMs to idleMaxMs. */
   idleMinMs?: number;
   idleMaxMs?: number;
   logger?: Logger;
@@ -126,7 +126,7 @@ export class Worker {
       if (this.queues.some((q) => q.name === queue)) this.wake();
     });
     this.logger.info('worker started', { workerId: this.id, queues: this.queues.map((q) => q.name), concurrency: this.concurrency, limit: this.limit ?? null });
-    let idleMs = this.idleMinMs;
+    let lastWorkAt = Date.now();
     try {
       while (this.state === 'running' || this.state === 'paused') {
         if (this.state === 'paused') {
@@ -143,12 +143,14 @@ export class Worker {
         if (this.buffer.length === 0 && this.active.size < this.concurrency) {
           const received = await this.receive(budget);
           if (received === 0) {
-            await this.sleep(idleMs);
-            // Back off only when idle: while tasks still run, new ones are likely soon.
-            idleMs = this.active.size > 0 ? this.idleMinMs : Math.min(this.idleMaxMs, idleMs * 2);
+            // Back off with the time since work was last found: a quarter of it, within
+            // [idleMinMs, idleMaxMs]. A queue that had work a moment ago is polled again soon,
+            // whatever a few empty polls in between said; one idle for seconds, once a second.
+            if (this.active.size > 0) lastWorkAt = Date.now();
+            await this.sleep(Math.min(this.idleMaxMs, Math.max(this.idleMinMs, (Date.now() - lastWorkAt) / 4)));
             continue;
           }
-          idleMs = this.idleMinMs;
+          lastWorkAt = Date.now();
         }
         while (this.buffer.length > 0 && this.active.size < this.concurrency && this.state === 'running') {
           this.start(this.buffer.shift() as Held);
