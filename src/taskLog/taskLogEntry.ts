@@ -48,5 +48,3 @@ export const TASK_LOG_COLUMNS = [
 ] as const;
 
 export type TaskLogColumn = (typeof TASK_LOG_COLUMNS)[number];
-
-export const DATE_COLUMNS: ReadonlySet<TaskLogColumn> = new Set(['createdAt', 'updatedAt', 'startedAt', 'finishedAt']);
