@@ -72,7 +72,13 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
       quote: (id) => `"${id}"`,
     };
   }
-  const instance = knex({ client: parsed.dialect === 'postgres' ? 'pg' : 'mysql2', connection: parsed.target, pool: { min: 0, max: 10 } });
+  const driver = parsed.dialect === 'postgres' ? 'pg' : 'mysql2';
+  try {
+    require.resolve(driver);
+  } catch {
+    throw new ConfigError(`RDS connection "${parsed.display}" needs the ${driver} package: npm install ${driver}`);
+  }
+  const instance = knex({ client: driver, connection: parsed.target, pool: { min: 0, max: 10 } });
   return {
     dialect: parsed.dialect,
     display: parsed.display,
