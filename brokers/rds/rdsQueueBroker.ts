@@ -2,7 +2,7 @@ import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceivedMessage }
 import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
 import { createMessagesTable } from './schema';
-import { claimMessages } from './sql/claimMessages';
+import { type ClaimedRow, claimMessages } from './sql/claimMessages';
 import type { SqlStatement } from './sqlExecutor';
 
 export interface RdsQueueBrokerOptions {
@@ -18,6 +18,10 @@ export interface RdsQueueBrokerOptions {
 const INSERT_CHUNK = 500;
 /** Receipts per lease-extending UPDATE. */
 const EXTEND_CHUNK = 200;
+
+function toReceived(row: ClaimedRow): ReceivedMessage {
+  return { id: String(row.id), taskId: row.task_id, body: row.body, receiveCount: Number(row.receive_count), receipt: `${row.id}:${row.receive_count}` };
+}
 
 /** Receipts are `id:receiveCount`: a stale delivery cannot ack, extend or release a newer one. */
 function parseReceipt(receipt: string): [string, number] {
@@ -82,29 +86,15 @@ export class RdsQueueBroker implements QueueBroker {
   async receive(queue: string, max: number, leaseMs: number): Promise<ReceivedMessage[]> {
     if (max <= 0) return [];
     const now = Date.now();
-    const rows = await claimMessages(this.db, this.table, queue, max, now, now + leaseMs);
-    return rows.map((row) => ({
-      id: String(row.id),
-      taskId: row.task_id,
-      body: row.body,
-      receiveCount: Number(row.receive_count),
-      receipt: `${row.id}:${row.receive_count}`,
-    }));
+    return (await claimMessages(this.db, this.table, queue, max, now, now + leaseMs)).map(toReceived);
   }
 
   async receiveDelayed(queue: string, max: number): Promise<ReceivedMessage[]> {
-    const rows = await this.db.exec.all<{ id: number | string; task_id: string; body: string; receive_count: number; visible_at: number | string }>(
+    const rows = await this.db.exec.all<ClaimedRow & { visible_at: number | string }>(
       `SELECT id, task_id, body, receive_count, visible_at FROM ${this.t} WHERE queue = ? AND reserved_until IS NULL AND visible_at > ? ORDER BY visible_at, id LIMIT ?`,
       [queue, Date.now(), max],
     );
-    return rows.map((row) => ({
-      id: String(row.id),
-      taskId: row.task_id,
-      body: row.body,
-      receiveCount: Number(row.receive_count),
-      receipt: `${row.id}:${row.receive_count}`,
-      runAt: Number(row.visible_at),
-    }));
+    return rows.map((row) => ({ ...toReceived(row), runAt: Number(row.visible_at) }));
   }
 
   async acknowledge(queue: string, message: ReceivedMessage): Promise<void> {

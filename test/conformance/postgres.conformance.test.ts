@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { RdsQueueBroker, RdsTaskLogBroker } from '../../src';
 import { describeBrokerConformance } from './queueBrokerConformance';
+import { rdsUnderTest } from './rdsUnderTest';
 
 const baseUrl = process.env.TASKQ_TEST_PG_URL;
 const database = `taskq_test_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -33,22 +33,9 @@ if (!baseUrl) {
   beforeAll(() => admin(`CREATE DATABASE ${database}`));
   afterAll(() => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
 
+  // Tables of their own per test, so a test never sees another's leftovers.
   describeBrokerConformance('postgres', async () => {
-    // Tables of their own per test, so a test never sees another's leftovers.
     const suffix = ++n;
-    const queueBroker = new RdsQueueBroker({ connection, receive: 5, table: `messages_${suffix}` });
-    const second = new RdsQueueBroker({ connection, receive: 5, table: `messages_${suffix}` });
-    const taskLogBroker = new RdsTaskLogBroker({ connection, table: `task_log_${suffix}` });
-    await taskLogBroker.createContainer();
-    return {
-      queueBroker,
-      second,
-      taskLogBroker,
-      async cleanup() {
-        await queueBroker.close();
-        await second.close();
-        await taskLogBroker.close();
-      },
-    };
+    return rdsUnderTest(connection, { messages: `messages_${suffix}`, taskLog: `task_log_${suffix}` });
   });
 }
