@@ -240,7 +240,11 @@ export class Worker {
   private async renewLeases(): Promise<void> {
     const held = [...this.buffer, ...this.active.values()];
     const byQueue = new Map<Queue, ReceivedMessage[]>();
-    for (const { queue, message } of held) byQueue.set(queue, [...(byQueue.get(queue) ?? []), message]);
+    for (const { queue, message } of held) {
+      const list = byQueue.get(queue);
+      if (list) list.push(message);
+      else byQueue.set(queue, [message]);
+    }
     try {
       for (const [queue, messages] of byQueue) await queue.broker.extendLease(queue.name, messages, this.leaseMs);
       const running = [...this.runner.running.keys()];

@@ -9,17 +9,12 @@ describe('taskq run-worker (real CLI, SQLite)', () => {
   let project: CliProject;
 
   beforeEach(async () => {
-    project = new CliProject();
-    expect((await project.run(['initialize-queue'])).code).toBe(0);
+    project = await CliProject.initialized();
   });
 
   afterEach(() => project.remove());
 
-  const enqueue = async (name: string, params: object, extra: string[] = []) => {
-    const result = await project.run(['enqueue', name, '--params', JSON.stringify(params), ...extra]);
-    expect(result).toMatchObject({ code: 0 });
-    return result.stdout.trim();
-  };
+  const enqueue = (name: string, params: unknown) => project.enqueue(name, params);
   const entry = (id: string) => project.json<TaskLogEntry>(['task-log', '--get', id]);
   const runsOf = (id: string) => readFileSync(project.runsFile, 'utf8').split('\n').filter((l) => l === id).length;
 

@@ -75,12 +75,11 @@ describe('taskq CLI usage and config errors', () => {
 describe('taskq task-log, enqueue --wait, initialize-queue --broker', () => {
   let project: CliProject;
   beforeEach(async () => {
-    project = new CliProject();
-    expect((await project.run(['initialize-queue'])).code).toBe(0);
+    project = await CliProject.initialized();
   });
   afterEach(() => project.remove());
 
-  const enqueue = async (name: string, params: unknown) => (await project.run(['enqueue', name, '--params', JSON.stringify(params)])).stdout.trim();
+  const enqueue = (name: string, params: unknown) => project.enqueue(name, params);
 
   test('--get, --list, --archive and --cancel with their force rules', async () => {
     const a = await enqueue('Hello', { name: 'a' });
@@ -103,7 +102,7 @@ describe('taskq task-log, enqueue --wait, initialize-queue --broker', () => {
     // Archived tasks leave the default list.
     expect((await project.json<TaskLogEntry[]>(['task-log', '--list'])).map((e) => e.id)).toEqual([b]);
     // Owners: set at enqueue, filtered on.
-    const owned = (await project.run(['enqueue', 'Hello', '--params', '{"name":"c"}', '--owner', 'user-42'])).stdout.trim();
+    const owned = await project.enqueue('Hello', { name: 'c' }, ['--owner', 'user-42']);
     expect((await project.json<TaskLogEntry[]>(['task-log', '--list', '--owner', 'user-42'])).map((e) => [e.id, e.owner])).toEqual([[owned, 'user-42']]);
     expect(await project.json<TaskLogStats>(['task-log', '--stats', '--owner', 'user-42'])).toMatchObject({ enqueued: 1, total: 1 });
   });
@@ -142,7 +141,7 @@ describe('taskq task-log, enqueue --wait, initialize-queue --broker', () => {
   });
 
   test('initialize-queue --broker moves delayed tasks too, keeping their run-at time', async () => {
-    const id = (await project.run(['enqueue', 'Hello', '--params', '{"name":"later"}', '--delay', '1500'])).stdout.trim();
+    const id = await project.enqueue('Hello', { name: 'later' }, ['--delay', '1500']);
     const moved = await project.run(['initialize-queue', '--broker=rds', '--connection=sqlite:./other.db', '--queue=standard']);
     expect(moved.stdout).toMatch(/queue standard: rds -> rds, 1 pending task\(s\) moved/);
     expect(moved.stdout).not.toMatch(/stay on the old broker/);

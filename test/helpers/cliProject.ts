@@ -80,6 +80,21 @@ export class CliProject {
     return collect(child);
   }
 
+  /** An initialized project (tables created), as most tests start. */
+  static async initialized(config?: object): Promise<CliProject> {
+    const project = new CliProject(config);
+    const result = await project.run(['initialize-queue']);
+    if (result.code !== 0) throw new Error(`taskq initialize-queue exited ${result.code}: ${result.stderr}`);
+    return project;
+  }
+
+  /** `taskq enqueue NAME --params JSON …`; the task id it printed. */
+  async enqueue(name: string, params: unknown, extra: string[] = []): Promise<string> {
+    const result = await this.run(['enqueue', name, '--params', JSON.stringify(params), ...extra]);
+    if (result.code !== 0) throw new Error(`taskq enqueue ${name} exited ${result.code}: ${result.stderr}`);
+    return result.stdout.trim();
+  }
+
   async json<T>(args: string[]): Promise<T> {
     const result = await this.run([...args, '--json']);
     if (result.code !== 0) throw new Error(`taskq ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
