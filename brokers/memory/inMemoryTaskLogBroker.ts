@@ -1,7 +1,7 @@
 import type { JsonValue } from '../../src/json';
 import type { ClaimResult, StatusChange, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
-import { type FilterCondition, type FilterValue, type TaskLogFilter, likeToRegExp } from '../../src/taskLog/taskLogFilter';
+import { COLUMN_TYPES, type FilterCondition, TaskLogFilter, compareText, invalidFilter, likeMatcher } from '../../src/taskLog/taskLogFilter';
 import { ConfigError } from '../../src/errors';
 import { FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
 
@@ -193,28 +193,28 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
   }
 
   async search(filter: TaskLogFilter): Promise<TaskLogEntry[]> {
-    let rows = this.match(filter);
-    if (filter.sorts.length > 0) {
-      rows = rows.sort((a, b) => {
-        for (const { column, direction } of filter.sorts) {
-          const c = compare(valueOf(a, column), valueOf(b, column));
-          if (c !== 0) return direction === 'asc' ? c : -c;
-        }
-        return 0;
-      });
-    }
-    const offset = filter.offsetValue ?? 0;
-    const end = filter.limitValue !== undefined ? offset + filter.limitValue : undefined;
-    return rows.slice(offset, end).map(toEntry);
+    const { conditions, sorts, limit, offset = 0 } = TaskLogFilter.snapshot(filter);
+    const order = sorts.map(({ column, direction }) => ({
+      column: checkColumn(column),
+      sign: direction === 'asc' ? 1 : direction === 'desc' ? -1 : invalidFilter('direction', direction),
+    }));
+    const rows = this.match(conditions).sort((a, b) => {
+      for (const { column, sign } of order) {
+        const c = compare(valueOf(a, column), valueOf(b, column));
+        if (c !== 0) return sign * c;
+      }
+      return 0;
+    });
+    return rows.slice(offset, limit === undefined ? undefined : offset + limit).map(toEntry);
   }
 
   async count(filter: TaskLogFilter): Promise<number> {
-    return this.match(filter).length;
+    return this.match(TaskLogFilter.snapshot(filter).conditions).length;
   }
 
   async countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>> {
     const counts: Partial<Record<TaskStatus, number>> = {};
-    for (const entry of this.match(filter)) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
+    for (const entry of this.match(TaskLogFilter.snapshot(filter).conditions)) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
     return counts;
   }
 
@@ -224,8 +224,8 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
 
   async close(): Promise<void> {}
 
-  private match(filter: TaskLogFilter): StoredEntry[] {
-    const tests = filter.conditions.map(predicate);
+  private match(conditions: readonly FilterCondition[]): StoredEntry[] {
+    const tests = conditions.map(predicate);
     const out: StoredEntry[] = [];
     for (const entry of this.entries.values()) if (tests.every((t) => t(entry))) out.push(entry);
     return out;
@@ -234,48 +234,59 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
 
 type Comparable = string | number | null;
 
-function normalize(value: FilterValue | undefined): Comparable {
-  if (value instanceof Date) return value.getTime();
-  return value ?? null;
+/** Checked although the snapshot was validated: an unknown name would read undefined, not fail. */
+function checkColumn(column: FilterCondition['column']): FilterCondition['column'] {
+  return Object.hasOwn(COLUMN_TYPES, column) ? column : invalidFilter('column', column);
 }
 
+/** Times are stored as epoch ms, as the filter gives them. */
 function valueOf(entry: StoredEntry, column: FilterCondition['column']): Comparable {
   return entry[column] as Comparable;
 }
 
-/** SQL ordering: NULLs first ascending, as SQLite and MySQL do. */
+/** SQL's order on the SQL brokers: NULLs first ascending, text by code point. */
 function compare(a: Comparable, b: Comparable): number {
   if (a === b) return 0;
   if (a === null) return -1;
   if (b === null) return 1;
+  if (typeof a === 'string' && typeof b === 'string') return compareText(a, b);
   return a < b ? -1 : 1;
 }
 
 function predicate(condition: FilterCondition): (entry: StoredEntry) => boolean {
-  const { column, operator } = condition;
-  const values = Array.isArray(condition.value) ? (condition.value as FilterValue[]).map(normalize) : [];
-  const value = Array.isArray(condition.value) ? null : normalize(condition.value as FilterValue);
+  const column = checkColumn(condition.column);
   // SQL semantics: comparisons with NULL match nothing, except eq/neq null (IS [NOT] NULL).
-  switch (operator) {
-    case 'eq':
+  switch (condition.operator) {
+    case 'eq': {
+      const { value } = condition;
       return (e) => valueOf(e, column) === value;
-    case 'neq':
-      return value === null ? (e) => valueOf(e, column) !== null : (e) => { const v = valueOf(e, column); return v !== null && v !== value; };
-    case 'lt':
-      return (e) => { const v = valueOf(e, column); return v !== null && value !== null && v < value; };
-    case 'lte':
-      return (e) => { const v = valueOf(e, column); return v !== null && value !== null && v <= value; };
-    case 'gt':
-      return (e) => { const v = valueOf(e, column); return v !== null && value !== null && v > value; };
-    case 'gte':
-      return (e) => { const v = valueOf(e, column); return v !== null && value !== null && v >= value; };
-    case 'like': {
-      const re = likeToRegExp(String(value));
-      return (e) => { const v = valueOf(e, column); return v !== null && re.test(String(v)); };
     }
-    case 'in':
-      return (e) => { const v = valueOf(e, column); return v !== null && values.includes(v); };
-    case 'notIn':
-      return (e) => { const v = valueOf(e, column); return v !== null && !values.includes(v); };
+    case 'neq': {
+      const { value } = condition;
+      return value === null ? (e) => valueOf(e, column) !== null : (e) => { const v = valueOf(e, column); return v !== null && v !== value; };
+    }
+    case 'lt':
+    case 'lte':
+    case 'gt':
+    case 'gte': {
+      const { operator, value } = condition;
+      const holds = operator === 'lt' ? (c: number) => c < 0 : operator === 'lte' ? (c: number) => c <= 0 : operator === 'gt' ? (c: number) => c > 0 : (c: number) => c >= 0;
+      return (e) => { const v = valueOf(e, column); return v !== null && holds(compare(v, value)); };
+    }
+    case 'like': {
+      const matches = likeMatcher(condition.value);
+      return (e) => { const v = valueOf(e, column); return typeof v === 'string' && matches(v); };
+    }
+    case 'in': {
+      const values = new Set<Comparable>(condition.values);
+      return (e) => { const v = valueOf(e, column); return v !== null && values.has(v); };
+    }
+    case 'notIn': {
+      const values = new Set<Comparable>(condition.values);
+      return (e) => { const v = valueOf(e, column); return v !== null && !values.has(v); };
+    }
+    default:
+      // Never skipped: a condition left out would match every entry.
+      return invalidFilter('operator', (condition as { operator?: unknown }).operator);
   }
 }

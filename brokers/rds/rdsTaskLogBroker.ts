@@ -3,7 +3,7 @@ import type { JsonValue } from '../../src/json';
 import type { ReportData } from '../../src/report';
 import type { ClaimResult, StatusChange, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
-import type { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
+import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { TaskStatus } from '../../src/taskStatus';
 import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
@@ -176,17 +176,22 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async search(filter: TaskLogFilter): Promise<TaskLogEntry[]> {
-    const rows = await this.select<Row>(applyPaging(applyConditions(this.db.knex(this.table).select('*'), filter), filter));
+    const snapshot = TaskLogFilter.snapshot(filter);
+    const query = applyConditions(this.db.knex(this.table).select('*'), snapshot.conditions, this.db.dialect);
+    const rows = await this.select<Row>(applyPaging(query, snapshot, this.db.dialect));
     return rows.map(toEntry);
   }
 
   async count(filter: TaskLogFilter): Promise<number> {
-    const [row] = await this.select<{ n: number | string }>(applyConditions(this.db.knex(this.table).count({ n: '*' }), filter));
+    const { conditions } = TaskLogFilter.snapshot(filter);
+    const [row] = await this.select<{ n: number | string }>(applyConditions(this.db.knex(this.table).count({ n: '*' }), conditions, this.db.dialect));
     return Number(row?.n ?? 0);
   }
 
   async countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>> {
-    const rows = await this.select<{ status: TaskStatus; n: number | string }>(applyConditions(this.db.knex(this.table).select('status').count({ n: '*' }).groupBy('status'), filter));
+    const { conditions } = TaskLogFilter.snapshot(filter);
+    const query = applyConditions(this.db.knex(this.table).select('status').count({ n: '*' }).groupBy('status'), conditions, this.db.dialect);
+    const rows = await this.select<{ status: TaskStatus; n: number | string }>(query);
     const counts: Partial<Record<TaskStatus, number>> = {};
     for (const row of rows) counts[row.status] = Number(row.n);
     return counts;

@@ -16,11 +16,17 @@ import {
   type TaskLogColumn,
   type TaskLogEntry,
 } from '../../src';
+import { usePostgresDatabase } from '../helpers/postgres';
 
 interface Setup {
   broker: TaskLogBroker;
   cleanup(): void;
 }
+
+// An ICU en-US database, as production ones are: its collation sorts and folds case unlike the
+// server's C.UTF-8 default, which is where PostgreSQL strayed from SQLite and memory.
+const pgConnection = usePostgresDatabase('task log', { icuLocale: 'en-US' });
+let pgTables = 0;
 
 const setups: [string, () => Setup][] = [
   ['memory', () => ({ broker: new InMemoryTaskLogBroker(), cleanup: () => undefined })],
@@ -32,6 +38,8 @@ const setups: [string, () => Setup][] = [
       return { broker: new RdsTaskLogBroker({ connection: `sqlite:${join(dir, 'log.db')}` }), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
     },
   ],
+  // A table of its own per test in the file's database, which is dropped at the end.
+  ...(pgConnection ? [['postgres', () => ({ broker: new RdsTaskLogBroker({ connection: pgConnection, table: `task_log_${++pgTables}` }), cleanup: () => undefined })] as [string, () => Setup]] : []),
 ];
 
 const T0 = Date.parse('2024-01-01T00:00:00.000Z');
@@ -131,7 +139,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       await log.add([entry('a', { label: 'first' })]);
       // Matched on the message, not with toThrow(): better-sqlite3's native addon makes its errors
       // in the realm of the first test file that loaded it, so they fail instanceof Error here.
-      await expect(log.add([entry('a', { label: 'second' })])).rejects.toHaveProperty('message', expect.stringMatching(/already in the task log|UNIQUE constraint/));
+      await expect(log.add([entry('a', { label: 'second' })])).rejects.toHaveProperty('message', expect.stringMatching(/already in the task log|unique constraint/i));
       expect((await log.get('a'))?.label).toBe('first');
     });
 
@@ -324,6 +332,11 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       expect(() => filter().limit(-1)).toThrow('Filter limit must be an integer >= 0, got -1');
       expect(() => filter().limit(1.5)).toThrow(TaskqError);
       expect(() => filter().offset(-2)).toThrow('Filter offset must be an integer >= 0, got -2');
+      expect(() => filter().limit(Number.NaN)).toThrow('Filter limit must be an integer >= 0, got NaN');
+      expect(() => filter().limit(Infinity)).toThrow('Filter limit must be an integer >= 0, got Infinity');
+      expect(() => filter().limit(2 ** 53)).toThrow(TaskqError);
+      expect(() => filter().limit('5' as unknown as number)).toThrow('Filter limit must be an integer >= 0, got "5"');
+      expect(() => filter().offset(0.5)).toThrow('Filter offset must be an integer >= 0, got 0.5');
     });
 
     test('a value that looks like SQL is only ever a value', async () => {
@@ -331,6 +344,191 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       expect(await log.search(filter().eq('label', "' OR '1'='1"))).toEqual([]);
       expect(ids(await log.search(filter().eq('label', "x' OR '1'='1")))).toEqual(['a']);
       expect(await log.count()).toBe(1);
+    });
+  });
+
+  // ---- one behaviour on every broker (issue 5, points 6 and 7) ----------------------------------------
+
+  describe('typed values', () => {
+    beforeEach(loadFixture);
+
+    test('a time column takes a Date, epoch ms or an ISO 8601 string, all alike', async () => {
+      expect(idSet(await log.search(filter().gt('createdAt', minute(3))))).toEqual(['e4', 'e5']);
+      expect(idSet(await log.search(filter().gt('createdAt', minute(3).getTime())))).toEqual(['e4', 'e5']);
+      expect(idSet(await log.search(filter().gt('createdAt', '2024-01-01T00:03:00.000Z')))).toEqual(['e4', 'e5']);
+      expect(idSet(await log.search(filter().gt('createdAt', '2024-01-01T01:03:00+01:00')))).toEqual(['e4', 'e5']);
+      expect(idSet(await log.search(filter().eq('startedAt', '2024-01-01T00:10Z')))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().in('createdAt', ['2024-01-01T00:01:00Z', minute(5).getTime(), minute(99)])))).toEqual(['e1', 'e5']);
+      expect(await log.count(filter().gte('createdAt', '2024-01-01').lt('createdAt', '2024-01-02'))).toBe(5);
+    });
+
+    test('a string that is not a time is refused, naming the column', () => {
+      expect(() => filter().gt('createdAt', 'yesterday')).toThrow(TaskqError);
+      expect(() => filter().gt('createdAt', 'yesterday')).toThrow(
+        'Task log filter gt("createdAt", "yesterday"): "yesterday" is not a valid time for createdAt, which takes a Date, integer epoch milliseconds or an ISO 8601 date string',
+      );
+      expect(() => filter().eq('finishedAt', '2024-02-30')).toThrow('"2024-02-30" is not a valid time for finishedAt');
+      expect(() => filter().lt('updatedAt', 'Mon, 01 Jan 2024 00:00:00 GMT')).toThrow('is not a valid time for updatedAt');
+      expect(() => filter().in('startedAt', [minute(1), 'soon'])).toThrow('"soon" is not a valid time for startedAt');
+      expect(() => filter().eq('createdAt', new Date(Number.NaN))).toThrow('Invalid Date is not a valid time for createdAt');
+      expect(() => filter().eq('createdAt', 1.5)).toThrow('1.5 is not a valid time for createdAt');
+    });
+
+    test('attempts takes integers, text columns take strings', () => {
+      expect(() => filter().eq('attempts', '1')).toThrow('Task log filter eq("attempts", "1"): attempts is an integer column, it takes integers (32-bit), not "1"');
+      expect(() => filter().gt('attempts', 0.5)).toThrow('attempts is an integer column');
+      expect(() => filter().gt('attempts', 2 ** 31)).toThrow('attempts is an integer column');
+      expect(() => filter().in('attempts', [1, '2'])).toThrow('not "2"');
+      expect(() => filter().eq('taskName', 5)).toThrow('Task log filter eq("taskName", 5): taskName is a text column, it takes strings, not 5');
+      expect(() => filter().eq('owner', minute(1))).toThrow('owner is a text column, it takes strings, not Date(2024-01-01T00:01:00.000Z)');
+      expect(() => filter().notIn('status', [TaskStatus.Failed, 1])).toThrow('status is a text column');
+    });
+
+    test('null goes with eq and neq only', () => {
+      expect(() => filter().lt('startedAt', null as unknown as Date)).toThrow('Task log filter lt("startedAt", null): null is only allowed with eq and neq (IS NULL, IS NOT NULL)');
+      expect(() => filter().in('owner', [null] as unknown as string[])).toThrow('null is only allowed with eq and neq');
+      expect(() => filter().in('owner', 'alice' as unknown as string[])).toThrow('Task log filter in("owner", "alice"): in takes an array of values');
+    });
+
+    test('like on attempts or a time column is refused with a clear error', () => {
+      expect(() => filter().like('attempts', '1%')).toThrow(TaskqError);
+      expect(() => filter().like('attempts', '1%')).toThrow('Task log filter like("attempts", "1%"): like applies to text columns only; attempts is an integer column');
+      expect(() => filter().like('createdAt', '2024%')).toThrow('like applies to text columns only; createdAt is a time column');
+      expect(() => filter().like('finishedAt', '%')).toThrow('finishedAt is a time column');
+      expect(() => filter().like('label', 5 as unknown as string)).toThrow('a like pattern is a string');
+    });
+  });
+
+  describe('like, alike everywhere', () => {
+    beforeEach(() =>
+      log.add([
+        entry('path', { label: 'C:\\temp\\a_b' }),
+        entry('pct', { label: '50%' }),
+        entry('slash-pct', { label: '50\\%' }),
+        entry('lower', { label: 'café' }),
+        entry('upper', { label: 'CAFÉ' }),
+        entry('emoji', { label: 'x😀y' }),
+        entry('lines', { label: 'line1\nline2' }),
+      ]),
+    );
+
+    test('a backslash is a literal character, never an escape', async () => {
+      expect(ids(await log.search(filter().like('label', 'c:\\temp\\%')))).toEqual(['path']);
+      expect(ids(await log.search(filter().like('label', 'C:\\TEMP\\A_B')))).toEqual(['path']);
+      expect(ids(await log.search(filter().like('label', '50\\%')))).toEqual(['slash-pct']);
+      expect(idSet(await log.search(filter().like('label', '50%')))).toEqual(['pct', 'slash-pct']);
+      expect(await log.search(filter().like('label', '\\%'))).toEqual([]);
+    });
+
+    test('case is ignored for ASCII letters only, as SQLite does', async () => {
+      expect(idSet(await log.search(filter().like('label', 'CAF%')))).toEqual(['lower', 'upper']);
+      expect(ids(await log.search(filter().like('label', 'café')))).toEqual(['lower']);
+      expect(ids(await log.search(filter().like('label', 'cafÉ')))).toEqual(['upper']);
+    });
+
+    test('_ is one character, even beyond U+FFFF; % spans lines', async () => {
+      expect(ids(await log.search(filter().like('label', 'x_y')))).toEqual(['emoji']);
+      expect(await log.search(filter().like('label', 'x__y'))).toEqual([]);
+      expect(ids(await log.search(filter().like('label', 'line1%line2')))).toEqual(['lines']);
+      expect(ids(await log.search(filter().like('label', 'line1_line2')))).toEqual(['lines']);
+    });
+  });
+
+  describe('order, alike everywhere', () => {
+    const labels = (entries: readonly TaskLogEntry[]) => entries.map((e) => e.label);
+
+    test('text sorts and compares by code point, not by a database collation', async () => {
+      await log.add(['a', 'B', '_x', 'Z', 'é', 'É', '\uFF01', '😀'].map((label, i) => entry(`t${i}`, { label })));
+      const byCodePoint = ['B', 'Z', '_x', 'a', 'É', 'é', '\uFF01', '😀'];
+      expect(labels(await log.search(filter().sort('label')))).toEqual(byCodePoint);
+      expect(labels(await log.search(filter().sort('label', 'desc')))).toEqual([...byCodePoint].reverse());
+      expect(labels(await log.search(filter().gt('label', 'Z').sort('label')))).toEqual(['_x', 'a', 'É', 'é', '\uFF01', '😀']);
+      expect(labels(await log.search(filter().lte('label', '\uFF01').sort('label')))).toEqual(byCodePoint.slice(0, 7));
+    });
+
+    test('NULLs come first ascending and last descending', async () => {
+      await loadFixture();
+      expect(ids(await log.search(filter().sort('startedAt')))).toEqual(['e1', 'e3', 'e4', 'e5', 'e2']);
+      expect(ids(await log.search(filter().sort('finishedAt', 'desc')))).toEqual(['e3', 'e1', 'e2', 'e4', 'e5']);
+      expect(ids(await log.search(filter().sort('owner', 'desc')))).toEqual(['e2', 'e1', 'e4', 'e3', 'e5']);
+      expect(ids(await log.search(filter().sort('queue')))).toEqual(['e5', 'e1', 'e2', 'e3', 'e4']);
+    });
+
+    test('ties are broken by createdAt then id, so pages neither overlap nor skip', async () => {
+      await log.add([entry('c', { createdAt: minute(1) }), entry('a', { createdAt: minute(1) }), entry('b', { createdAt: minute(0) }), entry('d', { createdAt: minute(1) })]);
+      expect(ids(await log.search())).toEqual(['b', 'a', 'c', 'd']);
+      expect(ids(await log.search(filter().sort('taskName')))).toEqual(['b', 'a', 'c', 'd']);
+      expect(ids(await log.search(filter().sort('createdAt', 'desc')))).toEqual(['a', 'c', 'd', 'b']);
+      const pages: string[] = [];
+      for (let offset = 0; offset < 4; offset++) pages.push(...ids(await log.search(filter().sort('queue').limit(1).offset(offset))));
+      expect(pages).toEqual(['b', 'a', 'c', 'd']);
+    });
+  });
+
+  describe('a filter cannot be bypassed', () => {
+    beforeEach(loadFixture);
+
+    test('its state is private: fields set on it from outside change nothing', async () => {
+      const f = filter().eq('id', 'e1');
+      expect(Object.keys(f)).toEqual([]);
+      Object.assign(f, {
+        conditions: [{ column: 'id', operator: 'bogus', value: 'x' }],
+        sorts: [{ column: 'nope', direction: 'sideways' }],
+        limitValue: 1.5,
+        offsetValue: -1,
+      });
+      expect(ids(await log.search(f))).toEqual(['e1']);
+      expect(await log.count(f)).toBe(1);
+      expect((await log.getStats(f)).total).toBe(1);
+    });
+
+    test('what brokers run is a frozen snapshot of it', () => {
+      const snapshot = TaskLogFilter.snapshot(filter().eq('id', 'e1').in('createdAt', [minute(1)]).sort('label').limit(2));
+      expect(snapshot).toEqual({
+        conditions: [
+          { column: 'id', operator: 'eq', value: 'e1' },
+          { column: 'createdAt', operator: 'in', values: [minute(1).getTime()] },
+        ],
+        sorts: [
+          { column: 'label', direction: 'asc' },
+          { column: 'createdAt', direction: 'asc' },
+          { column: 'id', direction: 'asc' },
+        ],
+        limit: 2,
+        offset: undefined,
+      });
+      expect([snapshot, snapshot.conditions, snapshot.sorts, ...snapshot.conditions, ...snapshot.sorts].every((part) => Object.isFrozen(part))).toBe(true);
+      expect(() => (snapshot.conditions as unknown as unknown[]).push({ column: 'id', operator: 'bogus' })).toThrow(TypeError);
+    });
+
+    test('an object cast to TaskLogFilter is refused by every broker', async () => {
+      const forged = { conditions: [{ column: 'id', operator: 'bogus', value: 'x' }], sorts: [], withoutPaging: () => forged } as unknown as TaskLogFilter;
+      await expect(broker.search(forged)).rejects.toThrow(TaskqError);
+      await expect(broker.search(forged)).rejects.toThrow('Not a TaskLogFilter: [object Object]; build filters with new TaskLogFilter() and its methods');
+      await expect(broker.count(forged)).rejects.toThrow('Not a TaskLogFilter');
+      await expect(broker.countByStatus(forged)).rejects.toThrow('Not a TaskLogFilter');
+      await expect(log.count(forged)).rejects.toThrow('Not a TaskLogFilter');
+      await expect(log.search(Object.create(TaskLogFilter.prototype) as TaskLogFilter)).rejects.toThrow('Not a TaskLogFilter');
+    });
+
+    test('a broker refuses an unknown operator, column or direction rather than skip it', async () => {
+      // What a broker would be handed if the snapshot were bypassed (monkey-patched here).
+      const forge = (snapshot: object) => jest.spyOn(TaskLogFilter, 'snapshot').mockReturnValue(snapshot as ReturnType<typeof TaskLogFilter.snapshot>);
+      try {
+        forge({ conditions: [{ column: 'id', operator: 'bogus', value: 'x' }], sorts: [] });
+        await expect(broker.search(filter())).rejects.toThrow('Unknown task log filter operator "bogus"');
+        await expect(broker.count(filter())).rejects.toThrow('Unknown task log filter operator "bogus"');
+        await expect(broker.countByStatus(filter())).rejects.toThrow('Unknown task log filter operator "bogus"');
+        forge({ conditions: [{ column: 'nope', operator: 'eq', value: 'x' }], sorts: [] });
+        await expect(broker.search(filter())).rejects.toThrow('Unknown task log filter column "nope"');
+        await expect(broker.count(filter())).rejects.toThrow('Unknown task log filter column "nope"');
+        forge({ conditions: [], sorts: [{ column: 'nope', direction: 'asc' }] });
+        await expect(broker.search(filter())).rejects.toThrow('Unknown task log filter column "nope"');
+        forge({ conditions: [], sorts: [{ column: 'id', direction: 'sideways' }] });
+        await expect(broker.search(filter())).rejects.toThrow('Unknown task log filter direction "sideways"');
+      } finally {
+        jest.restoreAllMocks();
+      }
     });
   });
 

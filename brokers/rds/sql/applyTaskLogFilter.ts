@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
 import type { TaskLogColumn } from '../../../src/taskLog/taskLogEntry';
-import type { FilterValue, TaskLogFilter } from '../../../src/taskLog/taskLogFilter';
+import { COLUMN_TYPES, type FilterCondition, type FilterSnapshot, invalidFilter } from '../../../src/taskLog/taskLogFilter';
+import type { Dialect } from '../connection';
 
 /** Filter column -> SQL column. Only these names ever reach the query as identifiers. */
-export const COLUMN_NAMES: Record<TaskLogColumn, string> = {
+export const COLUMN_NAMES: Readonly<Record<TaskLogColumn, string>> = {
   id: 'id',
   parentId: 'parent_id',
   taskName: 'task_name',
@@ -19,61 +20,86 @@ export const COLUMN_NAMES: Record<TaskLogColumn, string> = {
   finishedAt: 'finished_at',
 };
 
-function sqlValue(value: FilterValue): string | number | null {
-  return value instanceof Date ? value.getTime() : value;
+const COMPARISONS = { lt: '<', lte: '<=', gt: '>', gte: '>=' } as const;
+
+/**
+ * Case-insensitive for ASCII letters, `%` and `_` the only wildcards, a backslash literal: as the
+ * memory broker matches. PostgreSQL and MySQL escape with a backslash unless told ESCAPE ''; SQLite
+ * has no escape character unless given one (and refuses ''). Under "C", PostgreSQL's LOWER folds
+ * ASCII letters only, as SQLite's does; the database's own collation would fold É to é too.
+ */
+const LIKE: Record<Dialect, string> = {
+  sqlite: 'LOWER(??) LIKE LOWER(?)',
+  postgres: `LOWER(?? COLLATE "C") LIKE LOWER(? COLLATE "C") ESCAPE ''`,
+  mysql: `LOWER(??) LIKE LOWER(?) ESCAPE ''`,
+};
+
+/** The SQL column; the check stands even though the snapshot was validated, as this is SQL text. */
+function sqlColumn(column: TaskLogColumn): string {
+  if (!Object.hasOwn(COLUMN_NAMES, column)) return invalidFilter('column', column);
+  return COLUMN_NAMES[column];
+}
+
+/**
+ * The column as it is compared and sorted: text by code point on every broker, as the memory
+ * broker and SQLite do. A PostgreSQL database's collation (en_US, ICU) would put "a" before "B".
+ */
+function orderedColumn(column: TaskLogColumn, dialect: Dialect): string {
+  return dialect === 'postgres' && COLUMN_TYPES[column] === 'text' ? '?? COLLATE "C"' : '??';
 }
 
 /** Adds the filter's conditions (values always bound, never inlined) to a task log query. */
-export function applyConditions(query: Knex.QueryBuilder, filter: TaskLogFilter): Knex.QueryBuilder {
-  for (const { column, operator, value } of filter.conditions) {
-    const col = COLUMN_NAMES[column];
-    const list = Array.isArray(value) ? (value as FilterValue[]).map(sqlValue) : [];
-    const one = Array.isArray(value) ? null : sqlValue(value as FilterValue);
-    switch (operator) {
+export function applyConditions(query: Knex.QueryBuilder, conditions: readonly FilterCondition[], dialect: Dialect): Knex.QueryBuilder {
+  for (const condition of conditions) {
+    const col = sqlColumn(condition.column);
+    switch (condition.operator) {
       case 'eq':
-        if (one === null) query.whereNull(col);
-        else query.where(col, one);
+        if (condition.value === null) query.whereNull(col);
+        else query.where(col, condition.value);
         break;
       case 'neq':
-        if (one === null) query.whereNotNull(col);
-        else query.where(col, '<>', one);
+        if (condition.value === null) query.whereNotNull(col);
+        else query.where(col, '<>', condition.value);
         break;
       case 'lt':
-        query.where(col, '<', one);
-        break;
       case 'lte':
-        query.where(col, '<=', one);
-        break;
       case 'gt':
-        query.where(col, '>', one);
-        break;
       case 'gte':
-        query.where(col, '>=', one);
+        query.whereRaw(`${orderedColumn(condition.column, dialect)} ${COMPARISONS[condition.operator]} ?`, [col, condition.value]);
         break;
       case 'like':
-        // LOWER on both sides: case-insensitive on every dialect, as the filter promises.
-        query.whereRaw('LOWER(??) LIKE LOWER(?)', [col, String(one)]);
+        query.whereRaw(LIKE[dialect], [col, condition.value]);
         break;
       case 'in':
-        if (list.length === 0) query.whereRaw('1 = 0');
-        else query.whereIn(col, list as (string | number)[]);
+        if (condition.values.length === 0) query.whereRaw('1 = 0');
+        else query.whereIn(col, [...condition.values]);
         break;
       case 'notIn':
         query.whereNotNull(col);
-        if (list.length > 0) query.whereNotIn(col, list as (string | number)[]);
+        if (condition.values.length > 0) query.whereNotIn(col, [...condition.values]);
         break;
+      default:
+        // Never silently dropped: a condition left out would match every row.
+        invalidFilter('operator', (condition as { operator?: unknown }).operator);
     }
   }
   return query;
 }
 
-export function applyPaging(query: Knex.QueryBuilder, filter: TaskLogFilter): Knex.QueryBuilder {
-  for (const { column, direction } of filter.sorts) query.orderBy(COLUMN_NAMES[column], direction);
-  if (filter.sorts.length === 0) query.orderBy([{ column: 'created_at' }, { column: 'id' }]);
-  if (filter.limitValue !== undefined) query.limit(filter.limitValue);
-  if (filter.offsetValue !== undefined) {
-    if (filter.limitValue === undefined) query.limit(Number.MAX_SAFE_INTEGER);
-    query.offset(filter.offsetValue);
+/** ORDER BY, LIMIT and OFFSET for a search. */
+export function applyPaging(query: Knex.QueryBuilder, { sorts, limit, offset }: FilterSnapshot, dialect: Dialect): Knex.QueryBuilder {
+  for (const { column, direction } of sorts) {
+    // Inlined into the SQL text, so checked here whatever the snapshot promises.
+    if (direction !== 'asc' && direction !== 'desc') invalidFilter('direction', direction);
+    // NULLs first ascending and last descending: SQLite's and MySQL's default (MySQL has no
+    // NULLS FIRST), PostgreSQL's opposite.
+    const nulls = dialect === 'mysql' ? '' : direction === 'asc' ? ' NULLS FIRST' : ' NULLS LAST';
+    query.orderByRaw(`${orderedColumn(column, dialect)} ${direction}${nulls}`, [sqlColumn(column)]);
+  }
+  if (limit !== undefined) query.limit(limit);
+  if (offset !== undefined) {
+    if (limit === undefined) query.limit(Number.MAX_SAFE_INTEGER);
+    query.offset(offset);
   }
   return query;
 }
