@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { CallbackDefinition } from './callbackTask';
+import { type EnqueueOptions, type TaskSettings, checkEnqueueOptions, taskSettings } from './enqueueOptions';
 import { ConfigError, TaskqError } from './errors';
 import type { JsonValue } from './json';
 import { type Logger, createLogger } from './logger';
@@ -13,7 +14,7 @@ import type { TaskLog } from './taskLog/taskLog';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
 import { TaskRegistry } from './taskRegistry';
 import { type DeliveryOutcome, type PreparedDelivery, TaskRunner, entryOf } from './taskRunner';
-import { type AbstractTask, type Backoff, type TaskClass, isBackoff } from './task';
+import type { AbstractTask, TaskClass } from './task';
 import { TaskStatus } from './taskStatus';
 
 export interface QueueDispatcherOptions {
@@ -30,24 +31,7 @@ export interface QueueDispatcherOptions {
   logger?: Logger;
 }
 
-export interface EnqueueOptions {
-  label?: string;
-  /** Who the task is for (a user id): stored in the task log, filterable. */
-  owner?: string;
-  /** Not run before this many ms from now. */
-  delay?: number;
-  /** Not run before this time. */
-  runAt?: Date;
-  maxAttempts?: number;
-  /** Delay before a failed attempt runs again; else the task class's. */
-  backoff?: Backoff;
-  /** Ms a run may take. */
-  timeout?: number;
-  /** Wins over the task's getQueueName hook and the associations. */
-  queue?: string;
-  /** @internal the result handed to the task as ctx.previousResult. */
-  previousResult?: JsonValue;
-}
+export type { EnqueueOptions } from './enqueueOptions';
 
 type EnqueueListener = (queue: string) => void;
 
@@ -162,20 +146,25 @@ export class QueueDispatcher {
    */
   async enqueueMany<T extends AbstractTask<object>>(tasks: readonly T[], options: EnqueueOptions = {}): Promise<T[]> {
     if (this.closed) throw new TaskqError('The dispatcher is closed');
-    const runAt = options.runAt ? options.runAt.getTime() : options.delay ? Date.now() + options.delay : undefined;
+    // Every option, and every task's class defaults, are checked before anything is written.
+    checkEnqueueOptions(options, this.queues);
+    // Whole ms: SQL brokers keep the run-at time in an integer column.
+    const runAt = options.runAt ? options.runAt.getTime() : options.delay ? Date.now() + Math.ceil(options.delay) : undefined;
     if (tasks.length === 1) {
       // The common case, kept free of the grouping below (it is the sync queue's hot path).
+      const settings = taskSettings(tasks[0], options);
       const queue = this.prepare(tasks[0], options);
-      await this.publish(queue, [{ task: tasks[0], message: this.messageOf(tasks[0], options) }], runAt);
+      await this.publish(queue, [{ task: tasks[0], message: this.messageOf(tasks[0], options, settings) }], runAt);
       return tasks as T[];
     }
+    const settings = tasks.map((task) => taskSettings(task, options));
     const byQueue = new Map<Queue, Prepared[]>();
-    for (const task of tasks) {
+    tasks.forEach((task, i) => {
       const queue = this.prepare(task, options);
       const list = byQueue.get(queue) ?? [];
-      list.push({ task, message: this.messageOf(task, options) });
+      list.push({ task, message: this.messageOf(task, options, settings[i]) });
       byQueue.set(queue, list);
-    }
+    });
     for (const [queue, items] of byQueue) await this.publish(queue, items, runAt);
     return tasks as T[];
   }
@@ -228,10 +217,8 @@ export class QueueDispatcher {
     await this.taskLog.close();
   }
 
-  private messageOf(task: AbstractTask<object>, options: EnqueueOptions): TaskMessage {
-    const cls = task.constructor as TaskClass;
-    const maxAttempts = options.maxAttempts ?? cls.maxAttempts ?? 1;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TaskqError(`maxAttempts must be an integer >= 1, got ${maxAttempts}`);
+  /** The task's message; `options` passed checkEnqueueOptions, `settings` are the task's (checked) values. */
+  private messageOf(task: AbstractTask<object>, options: EnqueueOptions, settings: TaskSettings = taskSettings(task, options)): TaskMessage {
     const message: TaskMessage = {
       v: 1,
       id: task.id,
@@ -241,13 +228,10 @@ export class QueueDispatcher {
       owner: task.owner,
       createdAt: isoString(task.createdAt),
       parentId: task.parentId,
-      maxAttempts,
-      timeout: options.timeout ?? cls.timeout ?? null,
+      maxAttempts: settings.maxAttempts,
+      timeout: settings.timeout,
     };
-    if (options.backoff !== undefined) {
-      if (!isBackoff(options.backoff)) throw new TaskqError('backoff must be a delay in ms or { type: "fixed" | "exponential", delay, maxDelay? }');
-      message.backoff = options.backoff;
-    }
+    if (settings.backoff !== undefined) message.backoff = settings.backoff;
     if (options.previousResult !== undefined) message.previousResult = options.previousResult;
     return message;
   }
