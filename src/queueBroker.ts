@@ -38,6 +38,13 @@ export interface QueueBroker {
 
   /** Messages not yet acknowledged: waiting, delayed and leased. */
   count(queue: string): Promise<number>;
+  /**
+   * Messages a consumer holds right now: received, and neither acknowledged nor released, with a
+   * lease that has not ended. Waiting and delayed messages are not counted, nor one whose lease
+   * ran out (it is waiting again). `initialize-queue --broker` reads it: a leased message would
+   * come back to this broker when its worker releases it or dies.
+   */
+  countLeased(queue: string): Promise<number>;
   /** Deletes every message of the queue; returns how many. */
   purge(queue: string): Promise<number>;
 

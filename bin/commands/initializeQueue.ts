@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { type Command } from 'commander';
 import { createQueueBroker } from '../../src/brokerFactory';
 import { type BrokerSettings, brokerConfigOf, readState, stateFileOf } from '../../src/config';
-import { ConfigError } from '../../src/errors';
+import { ConfigError, TaskqError } from '../../src/errors';
 import { Queue } from '../../src/queue';
 import type { OutgoingMessage, ReceivedMessage } from '../../src/queueBroker';
 import { type GlobalOptions, withDispatcher } from '../context';
@@ -18,6 +18,8 @@ interface InitializeOptions {
   awsProfile?: string;
   region?: string;
   endpoint?: string;
+  force?: boolean;
+  waitTimeout?: number;
   json?: boolean;
 }
 
@@ -35,6 +37,8 @@ export function initializeQueueCommand(program: Command): void {
     .option('--aws-profile <profile>', 'with --broker=sqs: AWS profile')
     .option('--region <region>', 'with --broker=sqs: AWS region')
     .option('--endpoint <url>', 'with --broker=sqs: endpoint of an SQS-compatible server')
+    .option('--force', 'with --broker: when running workers hold tasks on the old broker, wait for them and move them as they come back (else the switch is refused)')
+    .option('--wait-timeout <ms>', 'with --force: give up after this long (exit 1); nothing is switched and what moved goes back', positiveInt('--wait-timeout'))
     .option('--json', 'print the result as JSON')
     .action(async (options: InitializeOptions, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
@@ -44,6 +48,8 @@ export function initializeQueueCommand(program: Command): void {
           if (value !== undefined && options.broker !== 'sqs') throw new ConfigError(`${flag} goes with --broker=sqs`);
         }
         if (options.connection !== undefined && options.broker !== 'rds') throw new ConfigError('--connection goes with --broker=rds');
+        if (options.force && !options.broker) throw new ConfigError('--force goes with --broker');
+        if (options.waitTimeout !== undefined && !options.force) throw new ConfigError('--wait-timeout goes with --force');
         if (!options.broker) {
           if (options.receive) throw new ConfigError('--receive goes with --broker');
           await dispatcher.initialize();
@@ -58,51 +64,174 @@ export function initializeQueueCommand(program: Command): void {
         if (options.broker === 'sqs') throw new ConfigError('--broker=sqs: the SQS broker is not available in this version of taskq (memory, rds)');
         await dispatcher.taskLog.createContainer();
         const state = readState(config);
-        const moved: { queue: string; from: string; to: string; moved: number; left: number }[] = [];
-        for (const queue of dispatcher.getQueues()) {
-          if (options.queue && queue.name !== options.queue) continue;
-          const current = config.queues.find((q) => q.name === queue.name)?.broker;
-          const settings: BrokerSettings =
-            options.broker === 'memory'
-              ? { type: 'memory', ...(options.receive ? { receive: options.receive } : {}) }
-              : {
-                  type: 'rds',
-                  connection: options.connection ?? (current?.type === 'rds' ? current.connection : undefined) ?? 'sqlite:./taskq.db',
-                  ...(options.receive ? { receive: options.receive } : current?.type === 'rds' && current.receive ? { receive: current.receive } : {}),
-                };
-          const target = new Queue(queue.name, createQueueBroker(brokerConfigOf(settings, config.baseDir ?? process.cwd()), `--broker=${options.broker}`), queue.weight);
-          try {
-            await target.initialize();
-            const { moved: count, left } = await moveMessages(queue, target, (messages) => dispatcher.transfer(target, messages));
-            moved.push({ queue: queue.name, from: queue.broker.type, to: settings.type, moved: count, left });
-          } finally {
-            await target.broker.close();
+        const switches: Switch[] = [];
+        try {
+          for (const queue of dispatcher.getQueues()) {
+            if (options.queue && queue.name !== options.queue) continue;
+            const current = config.queues.find((q) => q.name === queue.name)?.broker;
+            const settings: BrokerSettings =
+              options.broker === 'memory'
+                ? { type: 'memory', ...(options.receive ? { receive: options.receive } : {}) }
+                : {
+                    type: 'rds',
+                    connection: options.connection ?? (current?.type === 'rds' ? current.connection : undefined) ?? 'sqlite:./taskq.db',
+                    ...(options.receive ? { receive: options.receive } : current?.type === 'rds' && current.receive ? { receive: current.receive } : {}),
+                  };
+            // Brokers open their storage on first use: a refused switch never touches the new one.
+            const target = new Queue(queue.name, createQueueBroker(brokerConfigOf(settings, config.baseDir ?? process.cwd()), `--broker=${options.broker}`), queue.weight);
+            switches.push({ queue, target, settings, moves: !queue.isSync() && !sameStorage(queue, target), moved: 0 });
           }
-          state.queues[queue.name] = settings;
+          const moving = switches.filter((s) => s.moves);
+
+          // A task a worker holds goes back to the old broker when the worker gives it back, retries
+          // it or dies, and nobody reads the old broker after the switch: refuse before changing
+          // anything, unless --force asks to wait for those tasks.
+          const held: Held[] = [];
+          for (const s of moving) {
+            await s.queue.initialize();
+            const leased = await s.queue.broker.countLeased(s.queue.name);
+            if (leased > 0) held.push({ queue: s.queue, leased, waiting: 0 });
+          }
+          if (held.length > 0 && !options.force) throw new TaskqError(held.map(refusal).join('\n'));
+
+          for (const s of switches) await s.target.initialize();
+          const report = (line: string) => (options.json ? dispatcher.logger.info(line) : printLine(line));
+          const deadline = !options.force ? Date.now() : options.waitTimeout !== undefined ? Date.now() + options.waitTimeout : Infinity;
+          const outcome = await drain(moving, (target) => (messages) => dispatcher.transfer(target, messages), deadline, report);
+          if (outcome.held.length > 0) {
+            // Nothing reads the new broker before the state file names it: put back what moved.
+            // (A sync target ran what moved to it: nothing to put back.)
+            const why = !options.force ? 'a worker took tasks while the others moved' : outcome.interrupted ? 'interrupted' : `gave up after waiting ${options.waitTimeout} ms`;
+            const lines = outcome.held.map(options.force ? stillHeld : refusal);
+            let back = 0;
+            try {
+              for (const s of moving) back += await moveMessages(s.target, s.queue, (messages) => dispatcher.transfer(s.queue, messages));
+            } catch (error) {
+              lines.push(`${why}: nothing switched, but moving tasks back to the old broker failed (${(error as Error).message}); they wait on the new broker, not run, until this switch is run again to its end`);
+              throw new TaskqError(lines.join('\n'));
+            }
+            const ran = moving.reduce((n, s) => n + (s.target.isSync() ? s.moved : 0), 0);
+            const undone = [back > 0 ? `the ${back} task(s) moved meanwhile are back on the old broker` : '', ran > 0 ? `the ${ran} task(s) moved to the sync broker ran here` : ''];
+            lines.push(`${why}: nothing switched${undone.filter(Boolean).map((part) => `; ${part}`).join('')}`);
+            throw new TaskqError(lines.join('\n'));
+          }
+          for (const s of switches) state.queues[s.queue.name] = s.settings;
+        } finally {
+          for (const s of switches) await s.target.broker.close();
         }
         const file = stateFileOf(config);
         mkdirSync(dirname(file), { recursive: true });
         writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+        const moved = switches.map((s) => ({ queue: s.queue.name, from: s.queue.broker.type, to: s.settings.type, moved: s.moved, left: 0 }));
         if (options.json) printJson({ switched: moved, stateFile: file });
         else {
-          for (const m of moved) {
-            printLine(`queue ${m.queue}: ${m.from} -> ${m.to}, ${m.moved} pending task(s) moved`);
-            if (m.left > 0) printLine(`  ${m.left} task(s) held by running workers stay on the old broker: let those workers finish, then run this again`);
-          }
+          for (const m of moved) printLine(`queue ${m.queue}: ${m.from} -> ${m.to}, ${m.moved} pending task(s) moved`);
           printLine(`saved in ${file}`);
         }
       });
     });
 }
 
+/** One queue of a switch: the queue on its current broker, and the same queue on the new one. */
+interface Switch {
+  queue: Queue;
+  target: Queue;
+  settings: BrokerSettings;
+  /** False when nothing can be left behind: the old broker is sync, or it is the same storage. */
+  moves: boolean;
+  moved: number;
+}
+
+/** What keeps a queue's old broker from being empty. */
+interface Held {
+  queue: Queue;
+  /** Held by consumers under a live lease. */
+  leased: number;
+  /** The rest: arrived since the last move (enqueued by processes still on the old config). */
+  waiting: number;
+}
+
+function refusal(h: Held): string {
+  if (h.leased === 0) return stillHeld(h);
+  return `queue ${h.queue.name}: ${h.leased} task(s) held by running workers on the old broker (${h.queue.broker.type}); switching now would strand them there. Stop those workers (they give back the tasks they have not started and finish the running ones) and run this again, or add --force to wait for them`;
+}
+
+function stillHeld(h: Held): string {
+  const parts = [h.leased > 0 ? `${h.leased} task(s) still held by running workers` : '', h.waiting > 0 ? `${h.waiting} task(s) still arriving (enqueued by processes that use the old config)` : ''];
+  return `queue ${h.queue.name}: ${parts.filter(Boolean).join(' and ')} on the old broker (${h.queue.broker.type})`;
+}
+
+/** Drain rounds that follow each other at once, before the drain sleeps between rounds. */
+const QUICK_ROUNDS = 3;
+const POLL_MS = 1_000;
+const PROGRESS_MS = 10_000;
+
+/**
+ * Moves what waits on the old brokers, round after round, until every old queue is empty in one
+ * round (then `held` is empty) or `deadline` passes, or SIGINT/SIGTERM interrupts the wait. Tasks
+ * held by workers move once they come back: released, retried or with their lease run out.
+ * Every queue is moved in every round, so that what arrives meanwhile moves too.
+ */
+async function drain(
+  switches: Switch[],
+  transferTo: (target: Queue) => (messages: OutgoingMessage[]) => Promise<void>,
+  deadline: number,
+  report: (line: string) => void,
+): Promise<{ held: Held[]; interrupted: boolean }> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const waits = deadline > Date.now();
+  // One signal gives up (and puts back what moved); a second one ends the process at once.
+  if (waits) for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
+  try {
+    let nextReport = 0;
+    for (let round = 1; ; round++) {
+      const held: Held[] = [];
+      for (const s of switches) {
+        s.moved += await moveMessages(s.queue, s.target, transferTo(s.target));
+        const left = await s.queue.count();
+        if (left === 0) continue;
+        const leased = await s.queue.broker.countLeased(s.queue.name);
+        held.push({ queue: s.queue, leased, waiting: Math.max(0, left - leased) });
+      }
+      if (held.length === 0) return { held, interrupted: false };
+      if (round < QUICK_ROUNDS) continue;
+      if (stop.signal.aborted || Date.now() >= deadline) return { held, interrupted: stop.signal.aborted };
+      if (Date.now() >= nextReport) {
+        for (const h of held) report(`queue ${h.queue.name}: waiting for ${h.leased} leased task(s) on the old broker${h.waiting > 0 ? `, ${h.waiting} more arriving` : ''}…`);
+        if (nextReport === 0) report('  they move once their workers finish or give them back; Ctrl-C gives up and moves back what moved');
+        nextReport = Date.now() + PROGRESS_MS;
+      }
+      await sleep(Math.min(POLL_MS, deadline - Date.now()), stop.signal);
+    }
+  } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+  }
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
 /**
  * Moves every waiting message from `from` to `to`: visible ones under a lease, then delayed ones
- * with their run-at time. Each batch is acknowledged only once the target holds it (or ran it,
- * for a sync target): a crash in between leaves a duplicate, never a loss, and the task log
- * stops the duplicate from running twice. Messages leased by a running worker stay.
+ * with their run-at time; returns how many moved. Each batch is acknowledged only once the target
+ * holds it (or ran it, for a sync target): a crash in between leaves a duplicate, never a loss,
+ * and the task log stops the duplicate from running twice. Messages leased by a running worker
+ * stay: `drain` moves them when they come back.
  */
-async function moveMessages(from: Queue, to: Queue, transfer: (messages: OutgoingMessage[]) => Promise<void>): Promise<{ moved: number; left: number }> {
-  if (from.isSync() || sameStorage(from, to)) return { moved: 0, left: 0 };
+async function moveMessages(from: Queue, to: Queue, transfer: (messages: OutgoingMessage[]) => Promise<void>): Promise<number> {
+  if (from.isSync() || sameStorage(from, to)) return 0;
   let moved = 0;
   const outgoing = (batch: ReceivedMessage[]) => batch.map((m) => ({ taskId: m.taskId ?? m.id, body: m.body, runAt: m.runAt }));
   for (;;) {
@@ -123,7 +252,7 @@ async function moveMessages(from: Queue, to: Queue, transfer: (messages: Outgoin
     }
     moved += batch.length;
   }
-  return { moved, left: await from.count() };
+  return moved;
 }
 
 /** Same type, connection and table: the messages are already where they would move to. */

@@ -14,6 +14,8 @@ interface StoredMessage {
   seq: number;
   visibleAt: number;
   receiveCount: number;
+  /** Hidden because a consumer received it (until its lease ends), not because it is delayed. */
+  leased?: boolean;
 }
 
 interface MemoryQueue {
@@ -68,6 +70,7 @@ export class InMemoryQueueBroker implements QueueBroker {
       const stored = q.ready[q.head++];
       stored.receiveCount++;
       stored.visibleAt = now + leaseMs;
+      stored.leased = true;
       q.hidden.set(stored.id, stored);
       q.nextCheck = Math.min(q.nextCheck, stored.visibleAt);
       out.push({ id: stored.id, taskId: stored.taskId, body: stored.body, receiveCount: stored.receiveCount, receipt: `${stored.id}:${stored.receiveCount}` });
@@ -97,6 +100,7 @@ export class InMemoryQueueBroker implements QueueBroker {
     if (!this.holds(q, message)) return;
     const stored = q.hidden.get(message.id) as StoredMessage;
     stored.visibleAt = Date.now() + delayMs;
+    stored.leased = false;
     if (delayMs <= 0) {
       q.hidden.delete(stored.id);
       this.insertReady(q, stored);
@@ -108,6 +112,14 @@ export class InMemoryQueueBroker implements QueueBroker {
   async count(queue: string): Promise<number> {
     const q = this.queue(queue);
     return q.ready.length - q.head + q.hidden.size;
+  }
+
+  async countLeased(queue: string): Promise<number> {
+    const q = this.queue(queue);
+    const now = Date.now();
+    let leased = 0;
+    for (const stored of q.hidden.values()) if (stored.leased && stored.visibleAt > now) leased++;
+    return leased;
   }
 
   async purge(queue: string): Promise<number> {
@@ -163,6 +175,7 @@ export class InMemoryQueueBroker implements QueueBroker {
     due.sort((a, b) => a.seq - b.seq);
     for (const stored of due) {
       q.hidden.delete(stored.id);
+      stored.leased = false;
       this.insertReady(q, stored);
     }
   }

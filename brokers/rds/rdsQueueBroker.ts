@@ -123,6 +123,12 @@ export class RdsQueueBroker implements QueueBroker {
     return Number(row?.n ?? 0);
   }
 
+  /** A leased message has a lease end (`reserved_until`) still ahead; `release` clears it. */
+  async countLeased(queue: string): Promise<number> {
+    const [row] = await this.db.exec.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${this.t} WHERE queue = ? AND reserved_until IS NOT NULL AND reserved_until > ?`, [queue, Date.now()]);
+    return Number(row?.n ?? 0);
+  }
+
   async purge(queue: string): Promise<number> {
     return this.db.exec.run(`DELETE FROM ${this.t} WHERE queue = ?`, [queue]);
   }

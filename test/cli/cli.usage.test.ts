@@ -72,7 +72,7 @@ describe('taskq CLI usage and config errors', () => {
   });
 });
 
-describe('taskq task-log, enqueue --wait, initialize-queue --broker', () => {
+describe('taskq task-log, enqueue --wait', () => {
   let project: CliProject;
   beforeEach(async () => {
     project = await CliProject.initialized();
@@ -118,38 +118,5 @@ describe('taskq task-log, enqueue --wait, initialize-queue --broker', () => {
     expect(failed.stdout).toMatch(/failed: this task always fails/);
     worker.kill('SIGTERM');
     expect((await done).code).toBe(0);
-  });
-
-  test('initialize-queue --broker switches brokers, moves pending tasks, and later commands use the switch', async () => {
-    const ids = [await enqueue('Hello', { name: 'x' }), await enqueue('Hello', { name: 'y' })];
-    const toOther = await project.run(['initialize-queue', '--broker=rds', '--connection=sqlite:./other.db', '--queue=standard']);
-    expect(toOther.code).toBe(0);
-    expect(toOther.stdout).toMatch(/queue standard: rds -> rds, 2 pending task\(s\) moved/);
-    // The worker now reads other.db: it finds the moved tasks there.
-    const run = await project.run(['run-worker', '--queue=standard', '--limit=2', '--log-level=silent']);
-    expect(run.code).toBe(0);
-    for (const id of ids) expect((await project.json<TaskLogEntry>(['task-log', '--get', id])).status).toBe('completed');
-
-    const pending = await enqueue('Hello', { name: 'z' });
-    const toMemory = await project.run(['initialize-queue', '--broker=memory', '--log-level=silent']);
-    expect(toMemory.code).toBe(0);
-    // Moving to the sync broker runs what was pending.
-    expect((await project.json<TaskLogEntry>(['task-log', '--get', pending])).status).toBe('completed');
-    const sync = await project.run(['enqueue', 'Hello', '--params', '{"name":"now"}', '--wait', '--log-level=silent']);
-    expect(sync.code).toBe(0);
-    expect(sync.stdout).toMatch(/completed: hello now/);
-  });
-
-  test('initialize-queue --broker moves delayed tasks too, keeping their run-at time', async () => {
-    const id = await project.enqueue('Hello', { name: 'later' }, ['--delay', '1500']);
-    const moved = await project.run(['initialize-queue', '--broker=rds', '--connection=sqlite:./other.db', '--queue=standard']);
-    expect(moved.stdout).toMatch(/queue standard: rds -> rds, 1 pending task\(s\) moved/);
-    expect(moved.stdout).not.toMatch(/stay on the old broker/);
-    const run = await project.run(['run-worker', '--queue=standard', '--limit=1', '--log-level=silent']);
-    expect(run.code).toBe(0);
-    const entry = await project.json<TaskLogEntry>(['task-log', '--get', id]);
-    expect(entry.status).toBe('completed');
-    // Still delayed on the new broker: not started before its run-at time.
-    expect(new Date(entry.startedAt as unknown as string).getTime() - new Date(entry.createdAt as unknown as string).getTime()).toBeGreaterThanOrEqual(1_400);
   });
 });

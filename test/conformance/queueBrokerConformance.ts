@@ -147,6 +147,30 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
       expect(await broker.receive(q, 10, 5_000)).toEqual([]);
     });
 
+    test('countLeased counts only messages held under a live lease', async () => {
+      await broker.pushMany(q, [msg('a'), msg('b'), msg('c'), msg('d'), { ...msg('later'), runAt: Date.now() + 60_000 }]);
+      expect(await broker.countLeased(q)).toBe(0);
+      const [a, b, c] = await broker.receive(q, 3, 5_000);
+      expect(await broker.countLeased(q)).toBe(3);
+      expect(await broker.count(q)).toBe(5);
+      await broker.release(q, a, 0);
+      await broker.release(q, b, 60_000);
+      expect(await broker.countLeased(q)).toBe(1);
+      await broker.acknowledge(q, c);
+      expect(await broker.countLeased(q)).toBe(0);
+      // a and d are waiting, b and later delayed: none of them leased.
+      expect(await broker.count(q)).toBe(4);
+      const again = await broker.receive(q, 10, lease);
+      expect(again.map((m) => m.taskId).sort()).toEqual(['a', 'd']);
+      expect(await broker.countLeased(q)).toBe(2);
+      await wait(lease + 100);
+      // Expired leases are not held any more: the messages are waiting again.
+      expect(await broker.countLeased(q)).toBe(0);
+      expect(await broker.count(q)).toBe(4);
+      expect(await broker.receive(q, 10, 5_000)).toHaveLength(2);
+      expect(await broker.countLeased(q)).toBe(2);
+    });
+
     test('two consumers never receive the same message under one lease', async () => {
       const other = sut.second ?? broker;
       await broker.pushMany(q, Array.from({ length: 200 }, (_, i) => msg(`m${i}`)));
