@@ -40,3 +40,6 @@ export class TaskTimeoutError extends TaskqError {
     super(`Task timed out after ${timeoutMs} ms`);
   }
 }
+
+/** A run whose task-log lease its worker no longer holds: taken over, cancelled, or not renewed in time. */
+export class LeaseLostError extends TaskqError {}

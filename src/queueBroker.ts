@@ -1,3 +1,6 @@
+import type { TaskLogBroker } from './taskLog/taskLogBroker';
+import type { NewTaskLogEntry } from './taskLog/taskLogEntry';
+
 /**
  * The contract every queue broker implements (brokers/memory, brokers/rds, brokers/sqs).
  * A broker stores opaque message bodies in named queues and hands them out under a lease:
@@ -35,6 +38,13 @@ export interface QueueBroker {
    * leased; acknowledging one removes it unless a consumer received it meanwhile.
    */
   receiveDelayed?(queue: string, max: number): Promise<ReceivedMessage[]>;
+
+  /**
+   * Optional: writes the task-log entries and the messages in one transaction, when `taskLog`
+   * keeps its entries in the same database as this broker its messages. Returns false, having
+   * written nothing, when it cannot (then the dispatcher writes the message first, then the log).
+   */
+  pushWithLogEntries?(queue: string, messages: readonly OutgoingMessage[], taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean>;
 
   /** Messages not yet acknowledged: waiting, delayed and leased. */
   count(queue: string): Promise<number>;

@@ -180,10 +180,16 @@ export class QueueDispatcher {
     return this.queueFor(task, options.queue);
   }
 
-  /** Logs the tasks as enqueued, then pushes them in one batch, or runs them now on a sync queue. */
+  /**
+   * Records the tasks in the log and pushes their messages, or runs them now on a sync queue.
+   * Where the queue and the log share a database, both writes are one transaction. Elsewhere the
+   * message goes first: a crash before the log write leaves a message whose worker records the
+   * missing entry, where the reverse order would leave an entry waiting forever for no message.
+   */
   private async publish(queue: Queue, items: readonly Prepared[], runAt: number | undefined): Promise<void> {
-    await this.taskLog.add(items.map(({ task, message }) => entryOf(task, message, queue, TaskStatus.Enqueued)));
+    const entries = items.map(({ task, message }) => entryOf(task, message, queue, TaskStatus.Enqueued));
     if (queue.isSync()) {
+      await this.taskLog.add(entries);
       for (const { task, message } of items) {
         task.markEnqueued();
         // As TAO's sync queue: the task object itself runs, nothing is encoded or decoded.
@@ -191,13 +197,17 @@ export class QueueDispatcher {
       }
       return;
     }
-    try {
-      await queue.broker.pushMany(queue.name, items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt })));
-    } catch (error) {
-      for (const { task } of items) {
-        await this.taskLog.changeStatus(task.id, { from: [TaskStatus.Enqueued], to: TaskStatus.Failed, finished: true, report: { type: 'error', message: `Could not be enqueued: ${(error as Error).message}`, children: [] } });
+    const messages = items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt }));
+    const atomic = (await queue.broker.pushWithLogEntries?.(queue.name, messages, this.taskLog.broker, entries)) ?? false;
+    if (!atomic) {
+      await queue.broker.pushMany(queue.name, messages);
+      try {
+        // A worker may have taken a message already and recorded its entry: leave that one be.
+        await this.taskLog.addIfMissing(entries);
+      } catch (error) {
+        // The messages are out: their tasks run, and the worker records the missing entries.
+        this.logger.warn(`tasks were enqueued but their task-log entries could not be written (a worker writes them when it takes the tasks): ${(error as Error).message}`, { queue: queue.name });
       }
-      throw error;
     }
     for (const { task } of items) task.markEnqueued();
     for (const listener of this.listeners) listener(queue.name);
@@ -261,13 +271,14 @@ export class QueueDispatcher {
   }
 
   /** @internal a runner bound to this dispatcher's registry, log and enqueue. */
-  createRunner(workerId: string, leaseMs: number, logger: Logger = this.logger): TaskRunner {
+  createRunner(workerId: string, leaseMs: number, logger: Logger = this.logger, unknownTaskGraceMs = 0): TaskRunner {
     return new TaskRunner({
       registry: this.registry,
       taskLog: this.taskLog,
       logger,
       workerId,
       leaseMs,
+      unknownTaskGraceMs,
       enqueueChild: (parent, child, label) => {
         child.parentId = parent.id;
         if (child.owner === null) child.owner = parent.owner;

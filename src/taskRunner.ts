@@ -11,6 +11,7 @@ import type { TaskRegistry } from './taskRegistry';
 import { RunContext, type RunContextDeps } from './runContext';
 import { type AbstractTask, type TaskClass, type TaskResult, backoffDelay } from './task';
 import { TaskStatus } from './taskStatus';
+import { TaskLeaseKeeper } from './taskLeaseKeeper';
 
 /** What the runner does with the message once it is done with it. */
 export interface MessageHandle {
@@ -18,13 +19,17 @@ export interface MessageHandle {
   release(delayMs: number): Promise<void>;
 }
 
-/** How one delivery ended. `retry` and `busy` released the message; every other acknowledged it. */
+/**
+ * How one delivery ended. `retry`, `busy`, `deferred` and `lost-lease` released the message;
+ * every other acknowledged it.
+ */
 export type DeliveryOutcome =
   | 'completed'
   | 'failed'
   | 'retry'
   | 'child_running'
   | 'busy'
+  | 'deferred'
   | 'not-runnable'
   | 'lost-lease';
 
@@ -34,12 +39,14 @@ export interface TaskRunnerOptions {
   logger: Logger;
   workerId: string;
   leaseMs: number;
+  /**
+   * How long a message naming a task this process does not know is left for another worker
+   * (during a rolling deploy, an older worker meets a newer task) before it fails. 0: at once.
+   */
+  unknownTaskGraceMs?: number;
   /** Enqueues a child of a running task (the dispatcher's enqueue). */
   enqueueChild(parent: AbstractTask<object>, child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>>;
 }
-
-/** Live runs of this runner: task id -> its context (whose abort() aborts the run's signal). */
-export type RunningTasks = Map<string, RunContext>;
 
 /** A message the caller has already decoded and turned into a task (the sync queue's path). */
 export interface PreparedDelivery {
@@ -47,25 +54,38 @@ export interface PreparedDelivery {
   task: AbstractTask<object>;
 }
 
+/** An unknown task is offered again after this long (within its grace). */
+const UNKNOWN_TASK_RETRY_MS = 2_000;
+/** Past this many receives an unknown task fails even within its grace (a clock far ahead). */
+const UNKNOWN_TASK_MAX_RECEIVES = 100;
+
 /**
  * Turns one delivered message into at most one run: decode, claim in the task log, run, record the
  * report, then acknowledge or release. Shared by workers and the sync (in-memory) queue.
  */
 export class TaskRunner {
-  readonly running: RunningTasks = new Map();
-
+  /** Keeps the task-log leases of this runner's runs; aborts a run whose lease is lost. */
+  readonly leases: TaskLeaseKeeper;
+  /** Tasks this runner is claiming or running: it never starts one of them a second time. */
+  private readonly busy = new Set<string>();
   private readonly contextDeps: RunContextDeps;
 
   constructor(private readonly options: TaskRunnerOptions) {
+    this.leases = new TaskLeaseKeeper(options.taskLog, options.workerId, options.leaseMs, options.logger);
     this.contextDeps = {
       logger: options.logger,
-      progress: (taskId, value) => options.taskLog.setProgress(taskId, options.workerId, value),
+      progress: (taskId, value) => options.taskLog.setProgress(taskId, this.leases.holderOf(taskId), value),
       enqueueChild: options.enqueueChild,
     };
   }
 
+  /** True while this runner claims or runs the task. */
+  isRunning(taskId: string): boolean {
+    return this.busy.has(taskId);
+  }
+
   async process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
-    const { taskLog, registry } = this.options;
+    const { registry } = this.options;
     let decoded: TaskMessage;
     let task: AbstractTask<object>;
     if (prepared) {
@@ -80,20 +100,38 @@ export class TaskRunner {
       try {
         task = registry.instantiate(decoded);
       } catch (error) {
-        const reason = error instanceof UnknownTaskError ? error.message : `Task could not be created: ${(error as Error).message}`;
-        return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(reason, { rawPayload: message.body, queue: queue.name }));
+        if (error instanceof UnknownTaskError) return this.unknownTask(queue, message, decoded, handle, error);
+        return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(`Task could not be created: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name }));
       }
     }
 
-    let claim = await taskLog.claim(task.id, this.options.workerId, this.options.leaseMs);
+    if (this.busy.has(task.id)) {
+      // A second message for a task this runner already runs (a duplicate, or its own message
+      // delivered again after its lease lapsed): never start it twice. Look again after a lease.
+      await handle.release(this.options.leaseMs);
+      return 'busy';
+    }
+    this.busy.add(task.id);
+    try {
+      return await this.claimAndRun(queue, task, decoded, handle);
+    } finally {
+      this.busy.delete(task.id);
+    }
+  }
+
+  private async claimAndRun(queue: Queue, task: AbstractTask<object>, decoded: TaskMessage, handle: MessageHandle): Promise<DeliveryOutcome> {
+    const { taskLog, workerId, leaseMs } = this.options;
+    const requestedAt = performance.now();
+    let claim = await taskLog.claim(task.id, workerId, leaseMs);
     if (claim.outcome === 'missing') {
-      // The log lost the entry (reset, other database): record it now rather than drop the task.
-      await taskLog.add([entryOf(task, decoded, queue, TaskStatus.Enqueued)]);
-      claim = await taskLog.claim(task.id, this.options.workerId, this.options.leaseMs);
+      // No log entry (its enqueue crashed between its two writes, or the log was reset): record
+      // it now rather than drop the task.
+      await taskLog.addIfMissing([entryOf(task, decoded, queue, TaskStatus.Enqueued)]);
+      claim = await taskLog.claim(task.id, workerId, leaseMs);
     }
     if (claim.outcome === 'busy') {
       // Another worker runs it right now; look again once its lease would have run out.
-      await handle.release(Math.max(0, claim.leaseUntil.getTime() - Date.now()) + 100);
+      await handle.release(claim.retryAfterMs + 100);
       return 'busy';
     }
     if (claim.outcome !== 'claimed') {
@@ -101,15 +139,15 @@ export class TaskRunner {
       return 'not-runnable';
     }
     const maxStalls = (task.constructor as TaskClass).maxStalls ?? 1;
-    if (claim.attempt > decoded.maxAttempts + maxStalls) return this.giveUp(queue, task, claim.attempt, maxStalls, handle);
-    return this.run(queue, task, decoded, claim.attempt, handle);
+    if (claim.stalls > maxStalls) return this.giveUp(queue, task, claim.attempt, claim.stalls, maxStalls, handle);
+    return this.run(queue, task, decoded, claim.attempt, claim.stalls, requestedAt, handle);
   }
 
   /** A task whose runs keep dying with their worker: failed, not started yet again. */
-  private async giveUp(queue: Queue, task: AbstractTask<object>, attempt: number, maxStalls: number, handle: MessageHandle): Promise<DeliveryOutcome> {
+  private async giveUp(queue: Queue, task: AbstractTask<object>, attempt: number, stalls: number, maxStalls: number, handle: MessageHandle): Promise<DeliveryOutcome> {
     const { taskLog, workerId, logger } = this.options;
-    const report = Report.error(`Task was started ${attempt - 1} times and never finished: its worker died or lost the lease each time (maxStalls ${maxStalls})`);
-    if (!(await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to: TaskStatus.Failed, workerId, finished: true, report: report.toJSON() }))) {
+    const report = Report.error(`Task stalled ${stalls} times: its worker died or lost the lease before the run ended, each time (maxStalls ${maxStalls})`);
+    if (!(await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to: TaskStatus.Failed, holder: { workerId, attempt }, finished: true, report: JSON.stringify(report) }))) {
       await handle.release(0);
       return 'lost-lease';
     }
@@ -119,12 +157,13 @@ export class TaskRunner {
     return 'failed';
   }
 
-  private async run(queue: Queue, task: AbstractTask<object>, message: TaskMessage, attempt: number, handle: MessageHandle): Promise<DeliveryOutcome> {
+  private async run(queue: Queue, task: AbstractTask<object>, message: TaskMessage, attempt: number, stalls: number, claimedAt: number, handle: MessageHandle): Promise<DeliveryOutcome> {
     const { taskLog, workerId, logger } = this.options;
     const cls = task.constructor as TaskClass;
     const started = performance.now();
     const ctx = new RunContext(task, attempt, message.previousResult, this.contextDeps);
-    this.running.set(task.id, ctx);
+    const holder = { workerId, attempt };
+    this.leases.hold(task.id, attempt, ctx, claimedAt);
 
     let report: Report;
     let failed: boolean;
@@ -135,7 +174,19 @@ export class TaskRunner {
       report = Report.fromError(error);
       failed = true;
     } finally {
-      this.running.delete(task.id);
+      this.leases.drop(task.id);
+    }
+    // Serialised once, before any write, the same for every broker: a result that is not JSON
+    // (a BigInt, a cycle) is a failed run that says so, not a write that fails and a rerun.
+    let reportJson: string;
+    let retryable = true;
+    try {
+      reportJson = report === COMPLETED ? COMPLETED_JSON : JSON.stringify(report);
+    } catch (error) {
+      report = Report.error(`Task result could not be serialised as JSON: ${(error as Error).message}`);
+      reportJson = JSON.stringify(report);
+      failed = true;
+      retryable = false;
     }
 
     const ms = Math.round(performance.now() - started);
@@ -147,23 +198,27 @@ export class TaskRunner {
     };
 
     if (ctx.aborted && !(ctx.abortReason instanceof TaskTimeoutError)) {
-      // Cancelled by force or taken over after a lost lease: whoever changed the status owns it now.
+      // Cancelled by force or taken over after a lost lease: whoever changed the status owns it
+      // now. A cancelled child may have been its parent's last: settle the parent (idempotent).
       await handle.release(0);
+      if (task.parentId) await taskLog.settleParent(task.parentId);
       return done('lost-lease');
     }
 
-    if (failed && attempt < message.maxAttempts) {
-      const moved = await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, workerId, releaseLease: true, report: report.toJSON() });
+    // Runs that stalled (their worker died) are not failures of the task: they do not use up
+    // its attempts. maxStalls bounds them instead.
+    if (failed && retryable && attempt - stalls < message.maxAttempts) {
+      const moved = await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, report: reportJson });
       if (!moved) {
         await handle.release(0);
         return done('lost-lease');
       }
-      await handle.release(backoffDelay(message.backoff ?? cls.backoff, attempt));
+      await handle.release(backoffDelay(message.backoff ?? cls.backoff, attempt - stalls));
       return done('retry');
     }
 
     const to = failed ? TaskStatus.Failed : ctx.children > 0 ? TaskStatus.ChildRunning : TaskStatus.Completed;
-    const changed = await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to, workerId, report: report.toJSON(), finished: to !== TaskStatus.ChildRunning });
+    const changed = await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to, holder, report: reportJson, finished: to !== TaskStatus.ChildRunning });
     if (!changed) {
       await handle.release(0);
       return done('lost-lease');
@@ -172,6 +227,26 @@ export class TaskRunner {
     if (to === TaskStatus.ChildRunning) await taskLog.settleParent(task.id);
     if (task.parentId && to !== TaskStatus.ChildRunning) await taskLog.settleParent(task.parentId);
     return done(to === TaskStatus.ChildRunning ? 'child_running' : to);
+  }
+
+  /**
+   * A task this process does not know. During a rolling deploy an older worker meets tasks only
+   * newer workers know: leave it to them for a while, then fail it, saying so.
+   */
+  private async unknownTask(queue: Queue, message: ReceivedMessage, decoded: TaskMessage, handle: MessageHandle, error: UnknownTaskError): Promise<DeliveryOutcome> {
+    const grace = this.options.unknownTaskGraceMs ?? 0;
+    const deadline = Date.parse(decoded.createdAt) + grace;
+    const left = deadline - Date.now();
+    if (left > 0 && message.receiveCount < UNKNOWN_TASK_MAX_RECEIVES) {
+      this.options.logger.warn(
+        `${error.message}. Left on queue ${queue.name} for a worker that knows it; it fails at ${new Date(deadline).toISOString()} if none runs it by then`,
+        { taskId: decoded.id, task: decoded.name, queue: queue.name },
+      );
+      await handle.release(Math.min(UNKNOWN_TASK_RETRY_MS, left));
+      return 'deferred';
+    }
+    const why = grace > 0 ? `${error.message} (no worker that knows it took it within ${grace} ms)` : error.message;
+    return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(why, { rawPayload: message.body, queue: queue.name }));
   }
 
   private async rejectMessage(queue: Queue, handle: MessageHandle, id: string, taskName: string, report: Report): Promise<DeliveryOutcome> {
@@ -199,8 +274,9 @@ export function entryOf(task: AbstractTask<object>, message: TaskMessage, queue:
   };
 }
 
-/** The report of a run that returned nothing: one shared, frozen object. */
+/** The report of a run that returned nothing: one shared, frozen object, serialised once. */
 const COMPLETED = Report.success('Task completed').freeze() as Report;
+const COMPLETED_JSON = JSON.stringify(COMPLETED);
 
 function toReport(result: TaskResult): Report {
   if (result === undefined) return COMPLETED;

@@ -14,8 +14,18 @@ export interface WorkerOptions {
   limit?: number;
   /** Tasks run at the same time. */
   concurrency?: number;
-  /** How long a received message and a running task stay ours without renewal. */
+  /**
+   * Messages received beyond the free slots (default 0). A worker never holds more unstarted
+   * messages than this: what it holds, an idle worker cannot get.
+   */
+  prefetch?: number;
+  /** How long a received message and a running task stay ours without renewal (>= 100 ms; renewed every third). */
   leaseMs?: number;
+  /**
+   * How long a task this worker does not know is left for a worker that knows it (a rolling
+   * deploy) before it fails; 0 fails it at once. Default 5 minutes.
+   */
+  unknownTaskGraceMs?: number;
   /** Idle back-off: waits after an empty poll grow with the idle time, from idleMinMs to idleMaxMs. */
   idleMinMs?: number;
   idleMaxMs?: number;
@@ -35,8 +45,12 @@ type WorkerState = 'idle' | 'running' | 'paused' | 'stopping' | 'stopped';
 
 interface Held {
   queue: Queue;
+  /** The latest delivery of the message: a redelivery while it runs replaces it (the old receipt is stale). */
   message: ReceivedMessage;
 }
+
+/** The shortest lease: renewed every third of it, a shorter one lapses at the first slow query. */
+const MIN_LEASE_MS = 100;
 
 /**
  * Consumes one queue or all of them: receives under a lease, runs up to `concurrency` tasks at a
@@ -47,6 +61,7 @@ export class Worker {
   readonly stats: WorkerStats = { processed: 0, completed: 0, failed: 0, retried: 0 };
   private readonly queues: Queue[];
   private readonly concurrency: number;
+  private readonly prefetch: number;
   private readonly leaseMs: number;
   private readonly idleMinMs: number;
   private readonly idleMaxMs: number;
@@ -55,6 +70,9 @@ export class Worker {
   private readonly runner: TaskRunner;
   private readonly buffer: Held[] = [];
   private readonly active = new Map<Promise<void>, Held>();
+  /** Every message held (buffered or running), by queue and message id. */
+  private readonly held = new Map<string, Held>();
+  private extending = false;
   private state: WorkerState = 'idle';
   private sleeper?: () => void;
   private woken = false;
@@ -70,7 +88,10 @@ export class Worker {
       return v;
     };
     this.concurrency = positive('concurrency', options.concurrency, 1);
+    this.prefetch = options.prefetch ?? 0;
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 0) throw new ConfigError(`Worker option prefetch must be an integer >= 0, got ${String(options.prefetch)}`);
     this.leaseMs = positive('leaseMs', options.leaseMs, 30_000);
+    if (this.leaseMs < MIN_LEASE_MS) throw new ConfigError(`Worker option leaseMs must be at least ${MIN_LEASE_MS} ms (it is renewed every third of it), got ${this.leaseMs}`);
     this.idleMinMs = positive('idleMinMs', options.idleMinMs, 5);
     this.idleMaxMs = Math.max(this.idleMinMs, positive('idleMaxMs', options.idleMaxMs, 1_000));
     if (options.limit !== undefined) this.limit = positive('limit', options.limit, 1);
@@ -82,7 +103,9 @@ export class Worker {
     }
     this.logger = options.logger ?? dispatcher.logger;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger);
+    const grace = options.unknownTaskGraceMs ?? 5 * 60_000;
+    if (!Number.isFinite(grace) || grace < 0) throw new ConfigError(`Worker option unknownTaskGraceMs must be a number >= 0, got ${String(options.unknownTaskGraceMs)}`);
+    this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger, grace);
   }
 
   get status(): WorkerState {
@@ -121,7 +144,7 @@ export class Worker {
 
   private async loop(): Promise<WorkerStats> {
     if (this.state === 'idle') this.state = 'running';
-    const heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.leaseMs / 3)));
+    const heartbeat = setInterval(() => void this.extendLeases(), Math.floor(this.leaseMs / 3));
     const unsubscribe = this.dispatcher.onEnqueued((queue) => {
       if (this.queues.some((q) => q.name === queue)) this.wake();
     });
@@ -173,7 +196,7 @@ export class Worker {
   private async receive(budget: number): Promise<number> {
     const queues = this.queues.length === 1 ? this.queues : this.dispatcher.strategy.order(this.queues);
     for (const queue of queues) {
-      const want = Math.min(budget, Math.max(queue.broker.receiveBatchSize, this.concurrency - this.active.size));
+      const want = Math.min(budget, queue.broker.receiveBatchSize, this.concurrency - this.active.size + this.prefetch);
       let messages: ReceivedMessage[];
       try {
         messages = await queue.broker.receive(queue.name, want, this.leaseMs);
@@ -182,13 +205,28 @@ export class Worker {
         continue;
       }
       if (messages.length === 0) continue;
-      for (const message of messages) this.buffer.push({ queue, message });
+      const fresh: ReceivedMessage[] = [];
+      for (const message of messages) {
+        const key = `${queue.name}\0${message.id}`;
+        const running = this.held.get(key);
+        if (running) {
+          // Our own message again: its lease lapsed while we ran it (the event loop was blocked
+          // longer than the lease). Keep running it under the new receipt; never start it twice.
+          running.message = message;
+          this.logger.warn(`message ${message.id} came back while this worker runs it (its lease lapsed): kept, not started again`, { queue: queue.name, taskId: message.taskId });
+          continue;
+        }
+        const held = { queue, message };
+        this.held.set(key, held);
+        this.buffer.push(held);
+        fresh.push(message);
+      }
       try {
-        await this.dispatcher.taskLog.markDequeued(messages.flatMap((m) => (m.taskId ? [m.taskId] : [])));
+        await this.dispatcher.taskLog.markDequeued(fresh.flatMap((m) => (m.taskId ? [m.taskId] : [])));
       } catch (error) {
         this.logger.warn(`could not mark tasks dequeued: ${(error as Error).message}`);
       }
-      return messages.length;
+      return fresh.length;
     }
     return 0;
   }
@@ -198,8 +236,9 @@ export class Worker {
     const broker = queue.broker;
     const promise = this.runner
       .process(queue, message, {
-        acknowledge: () => broker.acknowledge(queue.name, message),
-        release: (delayMs) => broker.release(queue.name, message, delayMs),
+        // held.message, not message: a redelivery while it runs brings a newer receipt.
+        acknowledge: () => broker.acknowledge(queue.name, held.message),
+        release: (delayMs) => broker.release(queue.name, held.message, delayMs),
       })
       .then(
         (outcome) => this.count(outcome),
@@ -211,6 +250,7 @@ export class Worker {
       )
       .finally(() => {
         this.active.delete(promise);
+        this.held.delete(`${queue.name}\0${message.id}`);
         this.wake();
       });
     this.active.set(promise, held);
@@ -228,6 +268,7 @@ export class Worker {
     const unstarted = this.buffer.splice(0);
     await Promise.all(
       unstarted.map(async ({ queue, message }) => {
+        this.held.delete(`${queue.name}\0${message.id}`);
         try {
           await queue.broker.release(queue.name, message, 0);
         } catch (error) {
@@ -237,24 +278,30 @@ export class Worker {
     );
   }
 
-  private async renewLeases(): Promise<void> {
-    const held = [...this.buffer, ...this.active.values()];
+  /**
+   * Extends the leases of the messages held, each queue on its own: one queue's broker failing
+   * does not stop another's renewal (nor the task-log leases, which the runner keeps apart).
+   * Never more than one round at a time, so a slow broker does not pile them up.
+   */
+  private async extendLeases(): Promise<void> {
+    if (this.extending || this.held.size === 0) return;
+    this.extending = true;
     const byQueue = new Map<Queue, ReceivedMessage[]>();
-    for (const { queue, message } of held) {
+    for (const { queue, message } of this.held.values()) {
       const list = byQueue.get(queue);
       if (list) list.push(message);
       else byQueue.set(queue, [message]);
     }
-    try {
-      for (const [queue, messages] of byQueue) await queue.broker.extendLease(queue.name, messages, this.leaseMs);
-      const running = [...this.runner.running.keys()];
-      const kept = new Set(await this.dispatcher.taskLog.renewLeases(running, this.id, this.leaseMs));
-      for (const id of running) {
-        if (!kept.has(id)) this.runner.running.get(id)?.abort(new Error('The task was cancelled or taken over by another worker'));
-      }
-    } catch (error) {
-      this.logger.warn(`lease renewal failed: ${(error as Error).message}`, { workerId: this.id });
-    }
+    await Promise.all(
+      [...byQueue].map(async ([queue, messages]) => {
+        try {
+          await queue.broker.extendLease(queue.name, messages, this.leaseMs);
+        } catch (error) {
+          this.logger.warn(`message lease renewal on queue ${queue.name} failed: ${(error as Error).message}`, { workerId: this.id, queue: queue.name });
+        }
+      }),
+    );
+    this.extending = false;
   }
 
   /** Ends the current sleep, or the next one if none is under way (so no wake-up is lost). */

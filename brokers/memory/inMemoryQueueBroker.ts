@@ -91,7 +91,9 @@ export class InMemoryQueueBroker implements QueueBroker {
     const q = this.queue(queue);
     const until = Date.now() + leaseMs;
     for (const message of messages) {
-      if (this.holds(q, message)) (q.hidden.get(message.id) as StoredMessage).visibleAt = until;
+      const stored = q.hidden.get(message.id);
+      // Only a message still leased: one released meanwhile (with its retry backoff) stays released.
+      if (stored?.leased && this.holds(q, message)) stored.visibleAt = until;
     }
   }
 

@@ -1,5 +1,6 @@
 import type { JsonValue } from '../../src/json';
-import type { ClaimResult, StatusChange, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
+import type { ReportData } from '../../src/report';
+import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { COLUMN_TYPES, type FilterCondition, TaskLogFilter, compareText, invalidFilter, likeMatcher } from '../../src/taskLog/taskLogFilter';
 import { ConfigError } from '../../src/errors';
@@ -23,7 +24,9 @@ type DateField = 'leaseUntil' | 'createdAt' | 'updatedAt' | 'startedAt' | 'finis
  * these, and four fewer heap objects each is what keeps garbage collection of a busy sync queue
  * cheap (with Dates, 100,000 retained entries cost a third of the sync queue's throughput).
  */
-type StoredEntry = Omit<TaskLogEntry, DateField> & {
+type StoredEntry = Omit<TaskLogEntry, DateField | 'report'> & {
+  /** As JSON text, as the SQL log stores it: what one returns the other returns too. */
+  report: string | null;
   leaseUntil: number | null;
   createdAt: number;
   updatedAt: number;
@@ -34,11 +37,11 @@ type StoredEntry = Omit<TaskLogEntry, DateField> & {
 const toDate = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
 function toEntry(e: StoredEntry): TaskLogEntry {
-  const { parameters, report, progress } = structuredClone({ parameters: e.parameters, report: e.report, progress: e.progress });
+  const { parameters, progress } = structuredClone({ parameters: e.parameters, progress: e.progress });
   return {
     ...e,
     parameters,
-    report,
+    report: e.report === null ? null : (JSON.parse(e.report) as ReportData),
     progress,
     leaseUntil: toDate(e.leaseUntil),
     createdAt: new Date(e.createdAt),
@@ -74,6 +77,14 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     for (const entry of entries) {
       if (this.entries.has(entry.id)) throw new Error(`Task ${entry.id} is already in the task log`);
     }
+    this.store(entries);
+  }
+
+  async addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void> {
+    this.store(entries.filter((e) => !this.entries.has(e.id)));
+  }
+
+  private store(entries: readonly NewTaskLogEntry[]): void {
     for (const e of entries) {
       const created = e.createdAt.getTime();
       // Spelled out rather than spread: this is the hot path of the sync queue.
@@ -86,15 +97,17 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
         owner: e.owner,
         queue: e.queue,
         parameters: e.parameters,
-        report: e.report ?? null,
+        report: e.report ? JSON.stringify(e.report) : null,
         progress: null,
         attempts: 0,
+        stalls: 0,
         workerId: null,
         leaseUntil: null,
         createdAt: created,
         updatedAt: created,
         startedAt: null,
         finishedAt: e.status === TaskStatus.Failed ? created : null,
+        archivedFrom: null,
       });
       if (FINAL.has(e.status)) this.ended.push(e.id);
     }
@@ -134,30 +147,32 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     }
   }
 
-  async claim(id: string, workerId: string, leaseUntil: Date, now: Date): Promise<ClaimResult> {
+  async claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult> {
     const entry = this.entries.get(id);
     if (!entry) return { outcome: 'missing' };
-    const at = now.getTime();
-    const expired = entry.status === TaskStatus.Running && entry.leaseUntil !== null && entry.leaseUntil < at;
-    if (entry.status === TaskStatus.Enqueued || entry.status === TaskStatus.Dequeued || expired) {
+    const now = Date.now();
+    const stalled = entry.status === TaskStatus.Running && entry.leaseUntil !== null && entry.leaseUntil < now;
+    if (entry.status === TaskStatus.Enqueued || entry.status === TaskStatus.Dequeued || stalled) {
       entry.status = TaskStatus.Running;
       entry.workerId = workerId;
-      entry.leaseUntil = leaseUntil.getTime();
+      entry.leaseUntil = now + leaseMs;
       entry.attempts += 1;
-      entry.startedAt = at;
-      entry.updatedAt = at;
-      return { outcome: 'claimed', attempt: entry.attempts };
+      if (stalled) entry.stalls += 1;
+      entry.startedAt = now;
+      entry.updatedAt = now;
+      return { outcome: 'claimed', attempt: entry.attempts, stalls: entry.stalls };
     }
-    if (entry.status === TaskStatus.Running) return { outcome: 'busy', leaseUntil: toDate(entry.leaseUntil) ?? now };
+    if (entry.status === TaskStatus.Running) return { outcome: 'busy', retryAfterMs: Math.max(0, (entry.leaseUntil ?? now) - now) };
     return { outcome: 'not-runnable', status: entry.status };
   }
 
-  async renewLeases(ids: readonly string[], workerId: string, leaseUntil: Date): Promise<string[]> {
+  async renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]> {
     const kept: string[] = [];
-    for (const id of ids) {
+    const until = Date.now() + leaseMs;
+    for (const { id, attempt } of claims) {
       const entry = this.entries.get(id);
-      if (entry?.status === TaskStatus.Running && entry.workerId === workerId) {
-        entry.leaseUntil = leaseUntil.getTime();
+      if (entry && holds(entry, { workerId, attempt })) {
+        entry.leaseUntil = until;
         kept.push(id);
       }
     }
@@ -167,9 +182,10 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
   async changeStatus(id: string, change: StatusChange): Promise<boolean> {
     const entry = this.entries.get(id);
     if (!entry || !change.from.includes(entry.status)) return false;
-    if (change.workerId !== undefined && entry.workerId !== change.workerId) return false;
+    if (change.holder && !holds(entry, change.holder)) return false;
     const now = Date.now();
     if (FINAL.has(change.to) && !FINAL.has(entry.status)) this.ended.push(id);
+    if (change.to === TaskStatus.Archived) entry.archivedFrom = entry.status;
     entry.status = change.to;
     entry.updatedAt = now;
     if (change.report !== undefined) entry.report = change.report;
@@ -179,9 +195,9 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     return true;
   }
 
-  async setProgress(id: string, workerId: string, progress: JsonValue): Promise<void> {
+  async setProgress(id: string, holder: TaskHolder, progress: JsonValue): Promise<void> {
     const entry = this.entries.get(id);
-    if (entry?.workerId === workerId && entry.status === TaskStatus.Running) {
+    if (entry && holds(entry, holder)) {
       entry.progress = progress;
       entry.updatedAt = Date.now();
     }
@@ -230,6 +246,11 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     for (const entry of this.entries.values()) if (tests.every((t) => t(entry))) out.push(entry);
     return out;
   }
+}
+
+/** The fencing rule: still running under this very claim. */
+function holds(entry: StoredEntry, holder: TaskHolder): boolean {
+  return entry.status === TaskStatus.Running && entry.workerId === holder.workerId && entry.attempts === holder.attempt;
 }
 
 type Comparable = string | number | null;

@@ -38,11 +38,26 @@ export interface RdsConnection {
   /** Builds SQL (query and schema builders, toSQL()); runs queries only for PostgreSQL and MySQL. */
   readonly knex: Knex;
   readonly exec: SqlExecutor;
+  /**
+   * The database's clock in epoch ms, as an SQL expression. Leases and visibility are computed
+   * with it, never with a host's clock: a host whose clock runs ahead cannot take over tasks.
+   */
+  readonly now: string;
   /** Quotes a (checked) identifier for this dialect. */
   quote(identifier: string): string;
   /** Gives the shared connection back; the last holder closes it. */
   release(): Promise<void>;
 }
+
+/**
+ * Epoch ms on the database's clock. SQLite's is the host's (the file is local); 'now' is fixed
+ * within one statement there, as statement_timestamp() is in PostgreSQL and NOW(3) in MySQL.
+ */
+const DATABASE_NOW: Record<Dialect, string> = {
+  sqlite: "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)",
+  postgres: 'CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)',
+  mysql: 'CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)',
+};
 
 interface Shared {
   connection: Omit<RdsConnection, 'release'>;
@@ -69,6 +84,7 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
       display: parsed.display,
       knex: knex({ client: 'better-sqlite3', useNullAsDefault: true }),
       exec: new SqliteExecutor(db),
+      now: DATABASE_NOW.sqlite,
       quote: (id) => `"${id}"`,
     };
   }
@@ -84,6 +100,7 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
     display: parsed.display,
     knex: instance,
     exec: new KnexExecutor(parsed.dialect, instance),
+    now: DATABASE_NOW[parsed.dialect],
     quote: parsed.dialect === 'mysql' ? (id) => `\`${id}\`` : (id) => `"${id}"`,
   };
 }

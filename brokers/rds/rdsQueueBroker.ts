@@ -1,4 +1,7 @@
 import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceivedMessage } from '../../src/queueBroker';
+import type { NewTaskLogEntry } from '../../src/taskLog/taskLogEntry';
+import type { TaskLogBroker } from '../../src/taskLog/taskLogBroker';
+import { RdsTaskLogBroker } from './rdsTaskLogBroker';
 import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
 import { createMessagesTable } from './schema';
@@ -69,30 +72,47 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   async pushMany(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    const now = Date.now();
+    const statements = this.insertStatements(queue, messages);
+    if (statements.length === 1) await this.db.exec.run(statements[0].sql, statements[0].bindings);
+    else if (statements.length > 1) await this.db.exec.batch(statements);
+  }
+
+  /**
+   * Where the task log lives in the same database, its entries and the messages are written in
+   * one transaction: a crash can leave neither half alone.
+   */
+  async pushWithLogEntries(queue: string, messages: readonly OutgoingMessage[], taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean> {
+    if (!(taskLog instanceof RdsTaskLogBroker) || taskLog.database.exec !== this.db.exec) return false;
+    await this.db.exec.batch([...taskLog.insertStatements(entries), ...this.insertStatements(queue, messages)]);
+    return true;
+  }
+
+  /**
+   * A message's run-at time becomes a delay from the database's now: visibility is always on the
+   * database's clock. (The delay is measured on this host's clock, which is what the caller meant.)
+   */
+  private insertStatements(queue: string, messages: readonly OutgoingMessage[]): SqlStatement[] {
     const statements: SqlStatement[] = [];
+    const now = Date.now();
     for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
       const chunk = messages.slice(i, i + INSERT_CHUNK);
       statements.push({
-        sql: `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, 0, ?)').join(', ')}`,
-        bindings: chunk.flatMap((m) => [queue, m.taskId, m.body, m.runAt ?? now, now]),
+        sql: `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at) VALUES ${chunk.map(() => `(?, ?, ?, ${this.db.now} + ?, 0, ${this.db.now})`).join(', ')}`,
+        bindings: chunk.flatMap((m) => [queue, m.taskId, m.body, m.runAt === undefined ? 0 : Math.max(0, m.runAt - now)]),
       });
     }
-    if (statements.length === 1) await this.db.exec.run(statements[0].sql, statements[0].bindings);
-    else await this.db.exec.batch(statements);
+    return statements;
   }
 
   async receive(queue: string, max: number, leaseMs: number): Promise<ReceivedMessage[]> {
     if (max <= 0) return [];
-    const now = Date.now();
-    return (await claimMessages(this.db, this.table, queue, max, now, now + leaseMs)).map(toReceived);
+    return (await claimMessages(this.db, this.table, queue, max, leaseMs)).map(toReceived);
   }
 
   async receiveDelayed(queue: string, max: number): Promise<ReceivedMessage[]> {
     const rows = await this.db.exec.all<ClaimedRow & { visible_at: number | string }>(
-      `SELECT id, task_id, body, receive_count, visible_at FROM ${this.t} WHERE queue = ? AND reserved_until IS NULL AND visible_at > ? ORDER BY visible_at, id LIMIT ?`,
-      [queue, Date.now(), max],
+      `SELECT id, task_id, body, receive_count, visible_at FROM ${this.t} WHERE queue = ? AND reserved_until IS NULL AND visible_at > ${this.db.now} ORDER BY visible_at, id LIMIT ?`,
+      [queue, max],
     );
     return rows.map((row) => ({ ...toReceived(row), runAt: Number(row.visible_at) }));
   }
@@ -103,19 +123,19 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   async extendLease(queue: string, messages: readonly ReceivedMessage[], leaseMs: number): Promise<void> {
-    const until = Date.now() + leaseMs;
     for (let i = 0; i < messages.length; i += EXTEND_CHUNK) {
       const receipts = messages.slice(i, i + EXTEND_CHUNK).map((m) => parseReceipt(m.receipt));
+      // Only messages still leased: one released meanwhile (with its retry backoff) stays released.
       await this.db.exec.run(
-        `UPDATE ${this.t} SET visible_at = ?, reserved_until = ? WHERE queue = ? AND (${receipts.map(() => '(id = ? AND receive_count = ?)').join(' OR ')})`,
-        [until, until, queue, ...receipts.flat()],
+        `UPDATE ${this.t} SET visible_at = ${this.db.now} + ?, reserved_until = ${this.db.now} + ? WHERE queue = ? AND reserved_until IS NOT NULL AND (${receipts.map(() => '(id = ? AND receive_count = ?)').join(' OR ')})`,
+        [leaseMs, leaseMs, queue, ...receipts.flat()],
       );
     }
   }
 
   async release(queue: string, message: ReceivedMessage, delayMs: number): Promise<void> {
     const [id, count] = parseReceipt(message.receipt);
-    await this.db.exec.run(`UPDATE ${this.t} SET visible_at = ?, reserved_until = NULL WHERE id = ? AND queue = ? AND receive_count = ?`, [Date.now() + Math.max(0, delayMs), id, queue, count]);
+    await this.db.exec.run(`UPDATE ${this.t} SET visible_at = ${this.db.now} + ?, reserved_until = NULL WHERE id = ? AND queue = ? AND receive_count = ?`, [Math.max(0, delayMs), id, queue, count]);
   }
 
   async count(queue: string): Promise<number> {
@@ -125,7 +145,7 @@ export class RdsQueueBroker implements QueueBroker {
 
   /** A leased message has a lease end (`reserved_until`) still ahead; `release` clears it. */
   async countLeased(queue: string): Promise<number> {
-    const [row] = await this.db.exec.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${this.t} WHERE queue = ? AND reserved_until IS NOT NULL AND reserved_until > ?`, [queue, Date.now()]);
+    const [row] = await this.db.exec.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${this.t} WHERE queue = ? AND reserved_until IS NOT NULL AND reserved_until > ${this.db.now}`, [queue]);
     return Number(row?.n ?? 0);
   }
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { JsonValue } from '../../src/json';
 import type { ReportData } from '../../src/report';
-import type { ClaimResult, StatusChange, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
+import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { TaskStatus } from '../../src/taskStatus';
@@ -29,12 +29,14 @@ interface Row {
   report: string | null;
   progress: string | null;
   attempts: number;
+  stalls: number;
   worker_id: string | null;
   lease_until: number | string | null;
   created_at: number | string;
   updated_at: number | string;
   started_at: number | string | null;
   finished_at: number | string | null;
+  archived_from: string | null;
 }
 
 /** Rows per INSERT: 13 parameters a row, far below every dialect's limit. */
@@ -84,20 +86,41 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+    await this.runAll(this.insertStatements(entries));
+  }
+
+  async addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void> {
+    await this.runAll(this.insertStatements(entries, { ignoreExisting: true }));
+  }
+
+  /**
+   * The INSERTs that add `entries`, for this broker to run or for a queue broker on the same
+   * database to run in one transaction with its messages (an atomic enqueue).
+   */
+  insertStatements(entries: readonly NewTaskLogEntry[], options: { ignoreExisting?: boolean } = {}): SqlStatement[] {
     const statements: SqlStatement[] = [];
+    const [verb, conflict] = !options.ignoreExisting ? ['INSERT', ''] : this.db.dialect === 'mysql' ? ['INSERT IGNORE', ''] : ['INSERT', ' ON CONFLICT (id) DO NOTHING'];
     for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
       const chunk = entries.slice(i, i + INSERT_CHUNK);
       statements.push({
-        sql: `INSERT INTO ${this.t} (${INSERT_COLUMNS}) VALUES ${chunk.map(() => INSERT_ROW).join(', ')}`,
+        sql: `${verb} INTO ${this.t} (${INSERT_COLUMNS}) VALUES ${chunk.map(() => INSERT_ROW).join(', ')}${conflict}`,
         bindings: chunk.flatMap((e) => {
           const created = e.createdAt.getTime();
           return [e.id, e.parentId, e.taskName, e.label, e.status, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.report ? JSON.stringify(e.report) : null, created, created, e.status === TaskStatus.Failed ? created : null];
         }),
       });
     }
+    return statements;
+  }
+
+  /** The database this broker writes to, for a queue broker that wants to share a transaction. */
+  get database(): RdsConnection {
+    return this.db;
+  }
+
+  private async runAll(statements: readonly SqlStatement[]): Promise<void> {
     if (statements.length === 1) await this.db.exec.run(statements[0].sql, statements[0].bindings);
-    else await this.db.exec.batch(statements);
+    else if (statements.length > 1) await this.db.exec.batch(statements);
   }
 
   /**
@@ -109,65 +132,65 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async markDequeued(ids: readonly string[]): Promise<void> {
-    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ? WHERE id IN (${marks(ids.length)}) AND ${this.statusNoIndex} = ?`, [TaskStatus.Dequeued, Date.now(), ...ids, TaskStatus.Enqueued]);
+    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ${this.db.now} WHERE id IN (${marks(ids.length)}) AND ${this.statusNoIndex} = ?`, [TaskStatus.Dequeued, ...ids, TaskStatus.Enqueued]);
   }
 
-  async claim(id: string, workerId: string, leaseUntil: Date, now: Date): Promise<ClaimResult> {
-    const at = now.getTime();
-    const sql = `UPDATE ${this.t} SET status = ?, worker_id = ?, lease_until = ?, attempts = attempts + 1, started_at = ?, updated_at = ?
-      WHERE id = ? AND (status IN (?, ?) OR (status = ? AND lease_until < ?))`;
-    const bindings = [TaskStatus.Running, workerId, leaseUntil.getTime(), at, at, id, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running, at];
+  async claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult> {
+    const now = this.db.now;
+    // Every SET reads the row as it was (MySQL reads earlier assignments: stalls goes first).
+    const sql = `UPDATE ${this.t} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END, status = ?, worker_id = ?,
+      lease_until = ${now} + ?, attempts = attempts + 1, started_at = ${now}, updated_at = ${now}
+      WHERE id = ? AND (status IN (?, ?) OR (status = ? AND lease_until < ${now}))`;
+    const bindings = [TaskStatus.Running, TaskStatus.Running, workerId, leaseMs, id, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running];
+    type Claimed = { attempts: number | string; stalls: number | string };
+    let claimed: Claimed | undefined;
     if (this.db.dialect === 'mysql') {
-      if ((await this.db.exec.run(sql, bindings)) === 1) {
-        const [row] = await this.db.exec.all<{ attempts: number }>(`SELECT attempts FROM ${this.t} WHERE id = ?`, [id]);
-        return { outcome: 'claimed', attempt: Number(row.attempts) };
-      }
+      if ((await this.db.exec.run(sql, bindings)) === 1) [claimed] = await this.db.exec.all<Claimed>(`SELECT attempts, stalls FROM ${this.t} WHERE id = ?`, [id]);
     } else {
-      const [row] = await this.db.exec.all<{ attempts: number }>(`${sql} RETURNING attempts`, bindings);
-      if (row) return { outcome: 'claimed', attempt: Number(row.attempts) };
+      [claimed] = await this.db.exec.all<Claimed>(`${sql} RETURNING attempts, stalls`, bindings);
     }
-    const [row] = await this.db.exec.all<Pick<Row, 'status' | 'lease_until'>>(`SELECT status, lease_until FROM ${this.t} WHERE id = ?`, [id]);
+    if (claimed) return { outcome: 'claimed', attempt: Number(claimed.attempts), stalls: Number(claimed.stalls) };
+    const [row] = await this.db.exec.all<{ status: string; lease_left: number | string | null }>(`SELECT status, lease_until - ${now} AS lease_left FROM ${this.t} WHERE id = ?`, [id]);
     if (!row) return { outcome: 'missing' };
-    if (row.status === TaskStatus.Running) return { outcome: 'busy', leaseUntil: date(row.lease_until) ?? now };
+    if (row.status === TaskStatus.Running) return { outcome: 'busy', retryAfterMs: Math.max(0, Number(row.lease_left ?? 0)) };
     return { outcome: 'not-runnable', status: row.status as TaskStatus };
   }
 
-  async renewLeases(ids: readonly string[], workerId: string, leaseUntil: Date): Promise<string[]> {
-    const where = `WHERE id IN (${marks(ids.length)}) AND worker_id = ? AND ${this.statusNoIndex} = ?`;
-    const whereBindings = [...ids, workerId, TaskStatus.Running];
-    const update = `UPDATE ${this.t} SET lease_until = ? ${where}`;
+  async renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]> {
+    const where = `WHERE worker_id = ? AND ${this.statusNoIndex} = ? AND (${claims.map(() => '(id = ? AND attempts = ?)').join(' OR ')})`;
+    const whereBindings = [workerId, TaskStatus.Running, ...claims.flatMap((c) => [c.id, c.attempt])];
+    const update = `UPDATE ${this.t} SET lease_until = ${this.db.now} + ? ${where}`;
     if (this.db.dialect === 'mysql') {
-      await this.db.exec.run(update, [leaseUntil.getTime(), ...whereBindings]);
+      await this.db.exec.run(update, [leaseMs, ...whereBindings]);
       return (await this.db.exec.all<{ id: string }>(`SELECT id FROM ${this.t} ${where}`, whereBindings)).map((r) => r.id);
     }
-    return (await this.db.exec.all<{ id: string }>(`${update} RETURNING id`, [leaseUntil.getTime(), ...whereBindings])).map((r) => r.id);
+    return (await this.db.exec.all<{ id: string }>(`${update} RETURNING id`, [leaseMs, ...whereBindings])).map((r) => r.id);
   }
 
   async changeStatus(id: string, change: StatusChange): Promise<boolean> {
-    const now = Date.now();
-    const sets = ['status = ?', 'updated_at = ?'];
-    const bindings: SqlValue[] = [change.to, now];
+    const now = this.db.now;
+    // archived_from reads the status before this change: it goes first (see claim).
+    const sets = change.to === TaskStatus.Archived ? ['archived_from = status'] : [];
+    sets.push('status = ?', `updated_at = ${now}`);
+    const bindings: SqlValue[] = [change.to];
     if (change.report !== undefined) {
       sets.push('report = ?');
-      bindings.push(change.report === null ? null : JSON.stringify(change.report satisfies ReportData));
+      bindings.push(change.report);
     }
-    if (change.finished) {
-      sets.push('finished_at = ?');
-      bindings.push(now);
-    }
+    if (change.finished) sets.push(`finished_at = ${now}`);
     if (change.finished || change.releaseLease) sets.push('lease_until = NULL');
     if (change.releaseLease) sets.push('worker_id = NULL');
     let where = `WHERE id = ? AND status IN (${marks(change.from.length)})`;
     bindings.push(id, ...change.from);
-    if (change.workerId !== undefined) {
-      where += ' AND worker_id = ?';
-      bindings.push(change.workerId);
+    if (change.holder) {
+      where += ' AND worker_id = ? AND attempts = ?';
+      bindings.push(change.holder.workerId, change.holder.attempt);
     }
     return (await this.db.exec.run(`UPDATE ${this.t} SET ${sets.join(', ')} ${where}`, bindings)) === 1;
   }
 
-  async setProgress(id: string, workerId: string, progress: JsonValue): Promise<void> {
-    await this.db.exec.run(`UPDATE ${this.t} SET progress = ?, updated_at = ? WHERE id = ? AND worker_id = ? AND status = ?`, [JSON.stringify(progress), Date.now(), id, workerId, TaskStatus.Running]);
+  async setProgress(id: string, holder: TaskHolder, progress: JsonValue): Promise<void> {
+    await this.db.exec.run(`UPDATE ${this.t} SET progress = ?, updated_at = ${this.db.now} WHERE id = ? AND worker_id = ? AND attempts = ? AND status = ?`, [JSON.stringify(progress), id, holder.workerId, holder.attempt, TaskStatus.Running]);
   }
 
   async get(id: string): Promise<TaskLogEntry | null> {
@@ -219,11 +242,13 @@ function toEntry(row: Row): TaskLogEntry {
     report: json(row.report) as ReportData | null,
     progress: json(row.progress),
     attempts: Number(row.attempts),
+    stalls: Number(row.stalls ?? 0),
     workerId: row.worker_id,
     leaseUntil: date(row.lease_until),
     createdAt: date(row.created_at) as Date,
     updatedAt: date(row.updated_at) as Date,
     startedAt: date(row.started_at),
     finishedAt: date(row.finished_at),
+    archivedFrom: (row.archived_from ?? null) as TaskStatus | null,
   };
 }

@@ -43,8 +43,43 @@ export function createMessagesTable(db: RdsConnection, table: string): Promise<v
   });
 }
 
+const COLUMNS = {
+  sqlite: 'SELECT name FROM pragma_table_info(?)',
+  postgres: 'SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?',
+  mysql: 'SELECT column_name AS name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?',
+};
+
+/**
+ * Adds the columns a table made by an earlier version lacks. Each is nullable or has a default,
+ * so rows written before read as they should; another process adding one at the same time is fine.
+ */
+async function addMissingColumns(db: RdsConnection, table: string, columns: Record<string, (t: Knex.AlterTableBuilder) => void>): Promise<void> {
+  const present = async () => new Set((await db.exec.all<{ name: string }>(COLUMNS[db.dialect], [table])).map((r) => r.name.toLowerCase()));
+  const have = await present();
+  for (const [name, define] of Object.entries(columns)) {
+    if (have.has(name)) continue;
+    const statements = db.knex.schema.alterTable(table, define).toSQL() as unknown as { sql: string; bindings: (string | number)[] }[];
+    try {
+      await db.exec.batch(statements.map((s) => ({ sql: s.sql, bindings: s.bindings ?? [] })));
+    } catch (error) {
+      if (!(await present()).has(name)) throw error;
+    }
+  }
+}
+
+/** Columns added to the task log after its first version (see addMissingColumns). */
+const TASK_LOG_ADDED_COLUMNS: Record<string, (t: Knex.AlterTableBuilder) => void> = {
+  stalls: (t) => void t.integer('stalls').notNullable().defaultTo(0),
+  archived_from: (t) => void t.string('archived_from', 20).nullable(),
+};
+
 /** The task log: one row per task; times are epoch ms so every dialect compares them alike. */
-export function createTaskLogTable(db: RdsConnection, table: string): Promise<void> {
+export async function createTaskLogTable(db: RdsConnection, table: string): Promise<void> {
+  await createTaskLogTableV1(db, table);
+  await addMissingColumns(db, table, TASK_LOG_ADDED_COLUMNS);
+}
+
+function createTaskLogTableV1(db: RdsConnection, table: string): Promise<void> {
   return createTable(db, table, (t) => {
     t.string('id', 64).primary();
     t.string('parent_id', 64).nullable();

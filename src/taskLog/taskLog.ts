@@ -2,7 +2,9 @@ import { TaskNotFoundError, TaskStateError } from '../errors';
 import type { JsonValue } from '../json';
 import { Report, type ReportData } from '../report';
 import { ALL_STATUSES, FINAL_STATUSES, IN_PROGRESS_STATUSES, PENDING_STATUSES, TaskStatus } from '../taskStatus';
-import type { ClaimResult, StatusChange, TaskLogBroker } from './taskLogBroker';
+import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from './taskLogBroker';
+
+export type { TaskHolder } from './taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from './taskLogEntry';
 import { TaskLogFilter } from './taskLogFilter';
 
@@ -21,6 +23,11 @@ export class TaskLog {
 
   add(entries: readonly NewTaskLogEntry[]): Promise<void> {
     return this.broker.add(entries);
+  }
+
+  /** Adds the entries not in the log yet (a worker meeting a task whose entry is missing). */
+  addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void> {
+    return this.broker.addIfMissing(entries);
   }
 
   get(id: string): Promise<TaskLogEntry | null> {
@@ -64,7 +71,9 @@ export class TaskLog {
       throw new TaskStateError(`Task ${id} is ${entry.status}: it cannot be archived before it ends (use force)`);
     }
     // An ended task keeps the time it ended; one archived by force ends now.
-    return this.transition(id, { from, to: TaskStatus.Archived, finished: !FINAL_STATUSES.includes(entry.status) }, 'archived');
+    const archived = await this.transition(id, { from, to: TaskStatus.Archived, finished: !FINAL_STATUSES.includes(entry.status) }, 'archived');
+    if (archived.parentId) await this.settleParent(archived.parentId);
+    return archived;
   }
 
   /**
@@ -78,8 +87,11 @@ export class TaskLog {
       const why = FINAL_STATUSES.includes(entry.status) ? 'it has already ended' : 'it has started (use force)';
       throw new TaskStateError(`Task ${id} is ${entry.status}: it cannot be cancelled, ${why}`);
     }
-    const report = Report.warning(options.force ? 'Cancelled by force' : 'Cancelled before it started').toJSON();
-    return this.transition(id, { from, to: TaskStatus.Cancelled, finished: true, report }, 'cancelled');
+    const report = JSON.stringify(Report.warning(options.force ? 'Cancelled by force' : 'Cancelled before it started'));
+    const cancelled = await this.transition(id, { from, to: TaskStatus.Cancelled, finished: true, report }, 'cancelled');
+    // A cancelled child may have been the last one its parent waited for.
+    if (cancelled.parentId) await this.settleParent(cancelled.parentId);
+    return cancelled;
   }
 
   // ---- used by workers -------------------------------------------------------------------
@@ -88,27 +100,29 @@ export class TaskLog {
     return ids.length ? this.broker.markDequeued(ids) : Promise.resolve();
   }
 
+  /** Moves the task to running for `workerId`, leased for `leaseMs` on the log's own clock. */
   claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult> {
-    const now = new Date();
-    return this.broker.claim(id, workerId, new Date(now.getTime() + leaseMs), now);
+    return this.broker.claim(id, workerId, leaseMs);
   }
 
-  renewLeases(ids: readonly string[], workerId: string, leaseMs: number): Promise<string[]> {
-    return ids.length ? this.broker.renewLeases(ids, workerId, new Date(Date.now() + leaseMs)) : Promise.resolve([]);
+  /** Extends the leases still held under these claims; returns the ids of those kept. */
+  renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]> {
+    return claims.length ? this.broker.renewLeases(workerId, claims, leaseMs) : Promise.resolve([]);
   }
 
   changeStatus(id: string, change: StatusChange): Promise<boolean> {
     return this.broker.changeStatus(id, change);
   }
 
-  setProgress(id: string, workerId: string, progress: JsonValue): Promise<void> {
-    return this.broker.setProgress(id, workerId, progress);
+  /** Records progress while `holder` still runs the task; else (no holder, lease lost) nothing. */
+  setProgress(id: string, holder: TaskHolder | undefined, progress: JsonValue): Promise<void> {
+    return holder ? this.broker.setProgress(id, holder, progress) : Promise.resolve();
   }
 
   /** Records a failure for a task whose message could not become a run (undecodable, unknown task). */
   async recordFailure(entry: Omit<NewTaskLogEntry, 'status' | 'report'>, report: ReportData): Promise<void> {
     const nonFinal = ALL_STATUSES.filter((s) => !FINAL_STATUSES.includes(s));
-    const changed = await this.broker.changeStatus(entry.id, { from: nonFinal, to: TaskStatus.Failed, finished: true, report });
+    const changed = await this.broker.changeStatus(entry.id, { from: nonFinal, to: TaskStatus.Failed, finished: true, report: JSON.stringify(report) });
     if (changed) return;
     if (await this.broker.get(entry.id)) return; // already final: keep what it has
     await this.broker.add([{ ...entry, status: TaskStatus.Failed, report }]);
@@ -116,8 +130,9 @@ export class TaskLog {
 
   /**
    * Ends a `child_running` parent once none of its children is left to run: `completed` when
-   * every child completed, else `failed`. Both the parent's worker and each child call it after
-   * their own write, so whichever comes last settles the parent; the status CAS makes it once.
+   * every child completed (or was archived once completed), else `failed`. Whatever ends a child
+   * (its run, a cancel, an archive, a stall that gives up) calls it after its own write, so the
+   * last one settles the parent; the status CAS makes it once.
    */
   async settleParent(parentId: string): Promise<void> {
     const children = new TaskLogFilter().eq('parentId', parentId);
@@ -126,11 +141,16 @@ export class TaskLog {
     if (unfinished > 0) return;
     const parent = await this.broker.get(parentId);
     if (!parent || parent.status !== TaskStatus.ChildRunning) return;
-    const failed = (counts.failed ?? 0) + (counts.cancelled ?? 0);
+    let archivedUncompleted = 0;
+    if (counts.archived) {
+      const archived = await this.broker.search(new TaskLogFilter().eq('parentId', parentId).eq('status', TaskStatus.Archived));
+      archivedUncompleted = archived.filter((child) => child.archivedFrom !== TaskStatus.Completed).length;
+    }
+    const failed = (counts.failed ?? 0) + (counts.cancelled ?? 0) + archivedUncompleted;
     const own = parent.report ? Report.fromJSON(parent.report) : Report.success('Task completed');
     const report = failed > 0 ? Report.error(`${failed} child task(s) did not complete`).add(own) : own;
     const to = failed > 0 ? TaskStatus.Failed : TaskStatus.Completed;
-    const settled = await this.broker.changeStatus(parentId, { from: [TaskStatus.ChildRunning], to, finished: true, report: report.toJSON() });
+    const settled = await this.broker.changeStatus(parentId, { from: [TaskStatus.ChildRunning], to, finished: true, report: JSON.stringify(report) });
     if (settled && parent.parentId) await this.settleParent(parent.parentId);
   }
 

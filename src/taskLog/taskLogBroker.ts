@@ -1,14 +1,24 @@
 import type { JsonValue } from '../json';
-import type { ReportData } from '../report';
 import type { TaskStatus } from '../taskStatus';
 import type { NewTaskLogEntry, TaskLogEntry } from './taskLogEntry';
 import type { TaskLogFilter } from './taskLogFilter';
 
+/**
+ * Who runs a task: the worker and the attempt its claim counted. The attempt is the fencing token:
+ * every claim counts one more, so a run whose lease lapsed and was claimed again (even by the same
+ * worker) can no longer renew, report progress, or write its result.
+ */
+export interface TaskHolder {
+  workerId: string;
+  attempt: number;
+}
+
 /** What `claim` found. Only `claimed` lets the caller run the task. */
 export type ClaimResult =
-  | { outcome: 'claimed'; attempt: number }
-  /** Another worker holds a live lease on it: leave it alone until then. */
-  | { outcome: 'busy'; leaseUntil: Date }
+  /** `stalls`: claims that took the task over from a run whose lease had run out (this one included). */
+  | { outcome: 'claimed'; attempt: number; stalls: number }
+  /** Another worker holds a live lease on it: leave it alone for `retryAfterMs` (the lease left). */
+  | { outcome: 'busy'; retryAfterMs: number }
   /** It may not run in this status (completed, failed, cancelled, archived, child_running). */
   | { outcome: 'not-runnable'; status: TaskStatus }
   | { outcome: 'missing' };
@@ -18,9 +28,10 @@ export interface StatusChange {
   /** Applies only while the entry's status is one of these. */
   from: readonly TaskStatus[];
   to: TaskStatus;
-  /** Applies only while this worker holds the task (its running lease). */
-  workerId?: string;
-  report?: ReportData | null;
+  /** Applies only while this claim holds the task (same worker, same attempt). */
+  holder?: TaskHolder;
+  /** The report as JSON text (serialised once by the caller, so every broker stores the same). */
+  report?: string | null;
   /** Sets finishedAt and drops the lease. */
   finished?: boolean;
   /** Drops worker and lease (back to the queue, e.g. for a retry). */
@@ -29,26 +40,34 @@ export interface StatusChange {
 
 /**
  * The storage contract of the task log (brokers/memory, brokers/rds). Every status change is a
- * compare-and-set, so two workers can never both move one task to running.
+ * compare-and-set, so two workers can never both move one task to running. Lease times come from
+ * the broker's own clock (the database's, for SQL), never from the caller's: hosts whose clocks
+ * disagree still agree on when a lease ends.
  */
 export interface TaskLogBroker {
   readonly type: string;
   createContainer(): Promise<void>;
   dropContainer(): Promise<void>;
 
+  /** Adds new entries; an id already present is an error, and then none is added. */
   add(entries: readonly NewTaskLogEntry[]): Promise<void>;
+  /** Adds the entries whose id is not present yet; leaves the others as they are. */
+  addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void>;
   /** Moves the `enqueued` ones among `ids` to `dequeued`. */
   markDequeued(ids: readonly string[]): Promise<void>;
   /**
-   * Moves the entry to `running` for `workerId` until `leaseUntil`, counting an attempt, if it is
-   * enqueued, dequeued, or running under a lease that ended before `now`.
+   * Moves the entry to `running` for `workerId`, leased for `leaseMs`, counting an attempt, if it
+   * is enqueued, dequeued, or running under a lease that has run out (a stall, counted too).
    */
-  claim(id: string, workerId: string, leaseUntil: Date, now: Date): Promise<ClaimResult>;
-  /** Extends the leases `workerId` still holds among `ids`; returns those ids. */
-  renewLeases(ids: readonly string[], workerId: string, leaseUntil: Date): Promise<string[]>;
-  /** Returns true when the change applied. */
+  claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult>;
+  /** Extends by `leaseMs` the leases that `workerId` still holds under these claims; returns their ids. */
+  renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]>;
+  /**
+   * Returns true when the change applied. Moving an entry to `archived` keeps the status it had
+   * in `archivedFrom`.
+   */
   changeStatus(id: string, change: StatusChange): Promise<boolean>;
-  setProgress(id: string, workerId: string, progress: JsonValue): Promise<void>;
+  setProgress(id: string, holder: TaskHolder, progress: JsonValue): Promise<void>;
 
   get(id: string): Promise<TaskLogEntry | null>;
   search(filter: TaskLogFilter): Promise<TaskLogEntry[]>;

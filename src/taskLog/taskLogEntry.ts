@@ -16,6 +16,8 @@ export interface TaskLogEntry {
   progress: JsonValue;
   /** Runs started so far (first run, retries, redeliveries after a crash). */
   attempts: number;
+  /** Of those, runs taken over after their lease ran out (worker died or lost the lease). */
+  stalls: number;
   workerId: string | null;
   /** While running: the time after which another worker may take the task over. */
   leaseUntil: Date | null;
@@ -23,6 +25,8 @@ export interface TaskLogEntry {
   updatedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** For an archived task: the status it had when it was archived. */
+  archivedFrom: TaskStatus | null;
 }
 
 export type NewTaskLogEntry = Pick<

@@ -133,7 +133,9 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
       const [leased] = await broker.receive(q, 1, 5_000);
       expect(leased.taskId).toBe('now');
       const delayed = await broker.receiveDelayed(q, 10);
-      expect(delayed.map((m) => [m.taskId, m.runAt])).toEqual([['later', runAt]]);
+      // SQL brokers keep the delay on the database's clock: the run-at time comes back within a few ms.
+      expect(delayed.map((m) => m.taskId)).toEqual(['later']);
+      expect(Math.abs((delayed[0].runAt as number) - runAt)).toBeLessThan(50);
       await broker.acknowledge(q, delayed[0]);
       expect(await broker.count(q)).toBe(1);
     });
@@ -231,7 +233,7 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
       test('an unknown task ends failed, naming the registered tasks', async () => {
         const body = JSON.stringify({ v: 1, id: 'unknown-1', name: 'DropTables', params: {}, label: 'x', owner: null, createdAt: new Date().toISOString(), parentId: null, maxAttempts: 1, timeout: null });
         await broker.push(q, { taskId: 'unknown-1', body });
-        await new Worker(dispatcher, { limit: 1, leaseMs: 5_000, logger: silentLogger }).run();
+        await new Worker(dispatcher, { limit: 1, leaseMs: 5_000, unknownTaskGraceMs: 0, logger: silentLogger }).run();
         const entry = await dispatcher.taskLog.get('unknown-1');
         expect(entry?.status).toBe(TaskStatus.Failed);
         expect(entry?.report?.message).toMatch(/"DropTables" is not registered; registered tasks: .*RecordRun.*Sleep/);

@@ -14,6 +14,7 @@ import {
   TaskqError,
   UnknownTaskError,
   WeightedRandomStrategy,
+  Worker,
   defineCallback,
   silentLogger,
   type JsonValue,
@@ -498,7 +499,8 @@ describe('enqueueMany', () => {
   test('batches per queue: one task-log write and one broker write for each queue', async () => {
     const queues = asyncQueues('mail', 'images');
     const dispatcher = make({ queues, associations: { Plain: 'images' } });
-    const add = jest.spyOn(dispatcher.taskLog, 'add');
+    // Memory queues and a memory log share no transaction: message first, then the log entry.
+    const add = jest.spyOn(dispatcher.taskLog, 'addIfMissing');
     const pushMail = jest.spyOn(queues[0].broker, 'pushMany');
     const pushImages = jest.spyOn(queues[1].broker, 'pushMany');
     const tasks = [new Echo({ value: 1 }), new Plain({}), new Echo({ value: 2 }), new Plain({}), new Echo({ value: 3 })];
@@ -564,7 +566,7 @@ describe('enqueueMany', () => {
     expect(runAt).toBeLessThanOrEqual(after + 60_000);
   });
 
-  test('when the broker refuses the batch, its tasks end failed in the log and enqueue rejects', async () => {
+  test('when the broker refuses the batch, enqueue rejects and nothing is logged (no entry waits for a message)', async () => {
     const queues = asyncQueues('q');
     jest.spyOn(queues[0].broker, 'pushMany').mockRejectedValue(new Error('connection refused'));
     const dispatcher = make({ queues });
@@ -572,8 +574,20 @@ describe('enqueueMany', () => {
     await expect(dispatcher.enqueueMany(tasks)).rejects.toThrow('connection refused');
     for (const task of tasks) {
       expect(task.isEnqueued()).toBe(false);
-      expect(await dispatcher.taskLog.get(task.id)).toMatchObject({ status: TaskStatus.Failed, report: { type: 'error', message: 'Could not be enqueued: connection refused' } });
+      expect(await dispatcher.taskLog.get(task.id)).toBeNull();
     }
+  });
+
+  test('when the log refuses the entries after the messages went out, enqueue succeeds and the worker records them', async () => {
+    const queues = asyncQueues('q');
+    const dispatcher = make({ queues });
+    jest.spyOn(dispatcher.taskLog, 'addIfMissing').mockRejectedValueOnce(new Error('log unreachable'));
+    const task = await dispatcher.enqueue(new Echo({ value: 7 }));
+    expect(task.isEnqueued()).toBe(true);
+    expect(await dispatcher.taskLog.get(task.id)).toBeNull();
+    expect(await queues[0].count()).toBe(1);
+    await new Worker(dispatcher, { limit: 1, logger: silentLogger }).run();
+    expect(await dispatcher.taskLog.get(task.id)).toMatchObject({ status: TaskStatus.Completed, report: { data: 7 } });
   });
 
   test('onEnqueued listeners hear the queue name after a push, and can unsubscribe', async () => {

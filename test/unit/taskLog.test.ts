@@ -80,10 +80,13 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     cleanup();
   });
 
+  /** When e2 was claimed: on the broker's clock, which is this host's (same machine). */
+  let e2Started: Date;
   const loadFixture = async () => {
     await log.add(FIXTURE);
-    const claim = await broker.claim('e2', 'w1', minute(70), minute(10));
-    expect(claim).toEqual({ outcome: 'claimed', attempt: 1 });
+    const claim = await broker.claim('e2', 'w1', 3_600_000);
+    expect(claim).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
+    e2Started = (await log.get('e2'))?.startedAt as Date;
   };
 
   // ---- add / get -------------------------------------------------------------------------------
@@ -104,12 +107,14 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
         report: null,
         progress: null,
         attempts: 0,
+        stalls: 0,
         workerId: null,
         leaseUntil: null,
         createdAt: minute(1),
         updatedAt: minute(1),
         startedAt: null,
         finishedAt: null,
+        archivedFrom: null,
       });
       expect(isDate(got?.createdAt)).toBe(true);
     });
@@ -208,13 +213,13 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
 
     test('eq on a date column with a Date value', async () => {
       expect(idSet(await log.search(filter().eq('createdAt', minute(4))))).toEqual(['e4']);
-      expect(idSet(await log.search(filter().eq('startedAt', minute(10))))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().eq('startedAt', e2Started)))).toEqual(['e2']);
       expect(await log.search(filter().eq('createdAt', new Date(minute(4).getTime() + 1)))).toEqual([]);
     });
 
     test('comparisons never match a null date', async () => {
       expect(idSet(await log.search(filter().gt('startedAt', new Date(0))))).toEqual(['e2']);
-      expect(idSet(await log.search(filter().lt('startedAt', minute(1_000))))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().lt('startedAt', new Date(Date.now() + 60_000))))).toEqual(['e2']);
       expect(idSet(await log.search(filter().lte('finishedAt', minute(1_000))))).toEqual(['e3']);
     });
 
@@ -312,7 +317,8 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
 
     test('search results carry the claimed state', async () => {
       const [e2] = await log.search(filter().eq('id', 'e2'));
-      expect(e2).toMatchObject({ status: TaskStatus.Running, workerId: 'w1', attempts: 1, leaseUntil: minute(70), startedAt: minute(10) });
+      expect(e2).toMatchObject({ status: TaskStatus.Running, workerId: 'w1', attempts: 1, startedAt: e2Started });
+      expect(e2?.leaseUntil?.getTime()).toBe(e2Started.getTime() + 3_600_000);
     });
   });
 
@@ -357,7 +363,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       expect(idSet(await log.search(filter().gt('createdAt', minute(3).getTime())))).toEqual(['e4', 'e5']);
       expect(idSet(await log.search(filter().gt('createdAt', '2024-01-01T00:03:00.000Z')))).toEqual(['e4', 'e5']);
       expect(idSet(await log.search(filter().gt('createdAt', '2024-01-01T01:03:00+01:00')))).toEqual(['e4', 'e5']);
-      expect(idSet(await log.search(filter().eq('startedAt', '2024-01-01T00:10Z')))).toEqual(['e2']);
+      expect(idSet(await log.search(filter().eq('startedAt', e2Started.toISOString())))).toEqual(['e2']);
       expect(idSet(await log.search(filter().in('createdAt', ['2024-01-01T00:01:00Z', minute(5).getTime(), minute(99)])))).toEqual(['e1', 'e5']);
       expect(await log.count(filter().gte('createdAt', '2024-01-01').lt('createdAt', '2024-01-02'))).toBe(5);
     });
@@ -569,61 +575,75 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
   });
 
   // ---- claim ------------------------------------------------------------------------------------
+  // Leases are on the broker's own clock (the database's, for SQL): tests give lengths, and check
+  // the times against this process's clock within a margin (same host, same clock).
+
+  const HOUR = 3_600_000;
+  const near = (date: Date | null | undefined, expected: number, margin = 2_000) => {
+    expect(date).toBeInstanceOf(Date);
+    expect(Math.abs((date as Date).getTime() - expected)).toBeLessThan(margin);
+  };
+  const expire = () => new Promise((resolve) => setTimeout(resolve, 30));
 
   describe('claim', () => {
     beforeEach(() => log.add([entry('t')]));
 
     test('an enqueued task is claimed: running, with worker, lease, start and one attempt', async () => {
-      expect(await broker.claim('t', 'w1', minute(11), minute(10))).toEqual({ outcome: 'claimed', attempt: 1 });
-      expect(await log.get('t')).toMatchObject({ status: TaskStatus.Running, workerId: 'w1', leaseUntil: minute(11), startedAt: minute(10), attempts: 1 });
+      expect(await broker.claim('t', 'w1', HOUR)).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
+      const got = await log.get('t');
+      expect(got).toMatchObject({ status: TaskStatus.Running, workerId: 'w1', attempts: 1, stalls: 0 });
+      near(got?.startedAt, Date.now());
+      near(got?.leaseUntil, Date.now() + HOUR);
     });
 
     test('a dequeued task is claimed too', async () => {
       await log.markDequeued(['t']);
       expect(await log.getStatus('t')).toBe(TaskStatus.Dequeued);
-      expect(await broker.claim('t', 'w1', minute(11), minute(10))).toEqual({ outcome: 'claimed', attempt: 1 });
+      expect(await broker.claim('t', 'w1', HOUR)).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
     });
 
-    test('a second claim while the lease is live is busy, and changes nothing', async () => {
-      await broker.claim('t', 'w1', minute(11), minute(10));
-      expect(await broker.claim('t', 'w2', minute(12), minute(10))).toEqual({ outcome: 'busy', leaseUntil: minute(11) });
-      // The lease ends after minute(11), not at it.
-      expect(await broker.claim('t', 'w2', minute(12), minute(11))).toEqual({ outcome: 'busy', leaseUntil: minute(11) });
-      expect(await broker.claim('t', 'w1', minute(12), minute(10))).toMatchObject({ outcome: 'busy' });
-      expect(await log.get('t')).toMatchObject({ workerId: 'w1', leaseUntil: minute(11), attempts: 1 });
+    test('a second claim while the lease is live is busy for about the lease left, and changes nothing', async () => {
+      await broker.claim('t', 'w1', HOUR);
+      const busy = await broker.claim('t', 'w2', HOUR);
+      expect(busy).toMatchObject({ outcome: 'busy' });
+      expect(busy.outcome === 'busy' && busy.retryAfterMs).toBeGreaterThan(HOUR - 5_000);
+      // The same worker is no exception: a claim is never renewed by claiming again.
+      expect(await broker.claim('t', 'w1', HOUR)).toMatchObject({ outcome: 'busy' });
+      expect(await log.get('t')).toMatchObject({ workerId: 'w1', attempts: 1 });
     });
 
-    test('once the lease has expired another worker claims it, counting a second attempt', async () => {
-      await broker.claim('t', 'w1', minute(11), minute(10));
-      const later = new Date(minute(11).getTime() + 1);
-      expect(await broker.claim('t', 'w2', minute(20), later)).toEqual({ outcome: 'claimed', attempt: 2 });
-      expect(await log.get('t')).toMatchObject({ status: TaskStatus.Running, workerId: 'w2', leaseUntil: minute(20), startedAt: later, attempts: 2 });
+    test('once the lease has run out another worker claims it, counting a second attempt and a stall', async () => {
+      await broker.claim('t', 'w1', 1);
+      await expire();
+      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 1 });
+      const got = await log.get('t');
+      expect(got).toMatchObject({ status: TaskStatus.Running, workerId: 'w2', attempts: 2, stalls: 1 });
+      near(got?.leaseUntil, Date.now() + HOUR);
     });
 
-    test('TaskLog.claim with a lease already over lets the next claim take the task', async () => {
-      expect(await log.claim('t', 'w1', -60_000)).toEqual({ outcome: 'claimed', attempt: 1 });
-      expect(await log.claim('t', 'w2', 60_000)).toEqual({ outcome: 'claimed', attempt: 2 });
-      expect(await log.claim('t', 'w3', 60_000)).toMatchObject({ outcome: 'busy' });
-      expect((await log.get('t'))?.workerId).toBe('w2');
+    test('a retry (back to enqueued by its holder) is claimed again without a stall', async () => {
+      await broker.claim('t', 'w1', HOUR);
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder: { workerId: 'w1', attempt: 1 }, releaseLease: true })).toBe(true);
+      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 0 });
     });
 
     test.each([TaskStatus.Completed, TaskStatus.Failed, TaskStatus.Cancelled, TaskStatus.Archived, TaskStatus.ChildRunning])(
       'a %s task is not runnable',
       async (status) => {
         await log.add([entry('x', { status })]);
-        expect(await broker.claim('x', 'w1', minute(11), minute(10))).toEqual({ outcome: 'not-runnable', status });
+        expect(await broker.claim('x', 'w1', HOUR)).toEqual({ outcome: 'not-runnable', status });
         expect(await log.get('x')).toMatchObject({ status, attempts: 0, workerId: null });
       },
     );
 
     test('a task that was run and completed is not runnable again', async () => {
-      await broker.claim('t', 'w1', minute(11), minute(10));
-      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, workerId: 'w1', finished: true })).toBe(true);
-      expect(await broker.claim('t', 'w2', minute(30), minute(20))).toEqual({ outcome: 'not-runnable', status: TaskStatus.Completed });
+      await broker.claim('t', 'w1', HOUR);
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, holder: { workerId: 'w1', attempt: 1 }, finished: true })).toBe(true);
+      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'not-runnable', status: TaskStatus.Completed });
     });
 
     test('an unknown id is missing', async () => {
-      expect(await broker.claim('unknown', 'w1', minute(11), minute(10))).toEqual({ outcome: 'missing' });
+      expect(await broker.claim('unknown', 'w1', HOUR)).toEqual({ outcome: 'missing' });
       expect(await log.claim('unknown', 'w1', 1_000)).toEqual({ outcome: 'missing' });
     });
   });
@@ -631,36 +651,55 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
   // ---- leases -----------------------------------------------------------------------------------
 
   describe('renewLeases', () => {
-    test('returns only the ids the worker still holds, and extends those leases', async () => {
+    test('renews only the claims the worker still holds (same attempt), and extends those leases', async () => {
       await log.add([entry('a'), entry('b'), entry('c'), entry('d')]);
-      await broker.claim('a', 'w1', minute(11), minute(10));
-      await broker.claim('b', 'w1', minute(11), minute(10));
-      await broker.claim('c', 'w2', minute(11), minute(10));
-      // b's lease expires and w2 takes it over; d is still enqueued.
-      await broker.claim('b', 'w2', minute(30), minute(20));
-      const kept = await broker.renewLeases(['a', 'b', 'c', 'd', 'unknown'], 'w1', minute(40));
-      expect(kept).toEqual(['a']);
-      expect((await log.get('a'))?.leaseUntil).toEqual(minute(40));
-      expect((await log.get('b'))?.leaseUntil).toEqual(minute(30));
-      expect((await log.get('c'))?.leaseUntil).toEqual(minute(11));
+      await broker.claim('a', 'w1', 60_000);
+      await broker.claim('b', 'w1', 1);
+      await broker.claim('c', 'w2', 60_000);
+      // b's lease runs out and w2 takes it over; d is still enqueued.
+      await expire();
+      await broker.claim('b', 'w2', 60_000);
+      const claims = ['a', 'b', 'c', 'd', 'unknown'].map((id) => ({ id, attempt: 1 }));
+      expect(await broker.renewLeases('w1', claims, HOUR)).toEqual(['a']);
+      near((await log.get('a'))?.leaseUntil, Date.now() + HOUR);
+      near((await log.get('b'))?.leaseUntil, Date.now() + 60_000);
+      near((await log.get('c'))?.leaseUntil, Date.now() + 60_000);
+    });
+
+    test('a claim taken again by the same worker renews only under the newer attempt', async () => {
+      await log.add([entry('a')]);
+      await broker.claim('a', 'w1', 1);
+      await expire();
+      await broker.claim('a', 'w1', 60_000);
+      expect(await broker.renewLeases('w1', [{ id: 'a', attempt: 1 }], HOUR)).toEqual([]);
+      expect(await broker.renewLeases('w1', [{ id: 'a', attempt: 2 }], HOUR)).toEqual(['a']);
+    });
+
+    test('a lease that lapsed is still renewed while no one claimed the task', async () => {
+      await log.add([entry('a')]);
+      await broker.claim('a', 'w1', 1);
+      await expire();
+      expect(await log.renewLeases('w1', [{ id: 'a', attempt: 1 }], HOUR)).toEqual(['a']);
+      expect(await broker.claim('a', 'w2', HOUR)).toMatchObject({ outcome: 'busy' });
     });
 
     test('a task that ended is not renewed', async () => {
       await log.add([entry('a'), entry('b')]);
-      await broker.claim('a', 'w1', minute(11), minute(10));
-      await broker.claim('b', 'w1', minute(11), minute(10));
+      await broker.claim('a', 'w1', 60_000);
+      await broker.claim('b', 'w1', 60_000);
       await log.cancel('b', { force: true });
-      expect(await log.renewLeases(['a', 'b'], 'w1', 60_000)).toEqual(['a']);
-      expect(await log.renewLeases([], 'w1', 60_000)).toEqual([]);
+      expect(await log.renewLeases('w1', [{ id: 'a', attempt: 1 }, { id: 'b', attempt: 1 }], 60_000)).toEqual(['a']);
+      expect(await log.renewLeases('w1', [], 60_000)).toEqual([]);
     });
   });
 
   // ---- changeStatus -------------------------------------------------------------------------------
 
   describe('changeStatus', () => {
+    const w1 = { workerId: 'w1', attempt: 1 };
     beforeEach(async () => {
       await log.add([entry('t')]);
-      await broker.claim('t', 'w1', minute(11), minute(10));
+      await broker.claim('t', 'w1', HOUR);
     });
 
     test('applies only from one of the given statuses', async () => {
@@ -670,36 +709,42 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       expect(await log.getStatus('t')).toBe(TaskStatus.Completed);
     });
 
-    test('with workerId, applies only while that worker holds the task', async () => {
-      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, workerId: 'w2' })).toBe(false);
+    test('with a holder, applies only while that worker holds the task under that attempt', async () => {
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, holder: { workerId: 'w2', attempt: 1 } })).toBe(false);
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, holder: { workerId: 'w1', attempt: 2 } })).toBe(false);
       expect(await log.get('t')).toMatchObject({ status: TaskStatus.Running, workerId: 'w1' });
-      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, workerId: 'w1' })).toBe(true);
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, holder: w1 })).toBe(true);
     });
 
     test('finished stores the report, sets finishedAt and drops the lease', async () => {
       const report = Report.success('done', { n: 1 }).toJSON();
       const before = Date.now();
-      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, workerId: 'w1', report, finished: true })).toBe(true);
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Completed, holder: w1, report: JSON.stringify(report), finished: true })).toBe(true);
       const got = await log.get('t');
       expect(got).toMatchObject({ status: TaskStatus.Completed, report, leaseUntil: null, workerId: 'w1' });
-      expect(got?.finishedAt?.getTime()).toBeGreaterThanOrEqual(before);
-      expect(got?.updatedAt.getTime()).toBeGreaterThanOrEqual(before);
+      near(got?.finishedAt, before);
+      near(got?.updatedAt, before);
     });
 
     test('releaseLease gives the task back: no worker, no lease, not finished', async () => {
       const report = Report.error('attempt 1 failed').toJSON();
-      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Enqueued, workerId: 'w1', releaseLease: true, report })).toBe(true);
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder: w1, releaseLease: true, report: JSON.stringify(report) })).toBe(true);
       expect(await log.get('t')).toMatchObject({ status: TaskStatus.Enqueued, workerId: null, leaseUntil: null, finishedAt: null, report, attempts: 1 });
-      expect(await broker.claim('t', 'w2', minute(30), minute(20))).toEqual({ outcome: 'claimed', attempt: 2 });
+      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 0 });
     });
 
     test('without report the stored report is kept; report null clears it', async () => {
       const report = Report.info('halfway').toJSON();
-      await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Running, report });
+      await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Running, report: JSON.stringify(report) });
       await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.ChildRunning });
       expect((await log.get('t'))?.report).toEqual(report);
       await log.changeStatus('t', { from: [TaskStatus.ChildRunning], to: TaskStatus.Completed, report: null });
       expect((await log.get('t'))?.report).toBeNull();
+    });
+
+    test('archiving keeps the status the task had', async () => {
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Archived, finished: true })).toBe(true);
+      expect(await log.get('t')).toMatchObject({ status: TaskStatus.Archived, archivedFrom: TaskStatus.Running });
     });
 
     test('an unknown id changes nothing', async () => {
@@ -708,24 +753,34 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     });
   });
 
-  describe('setProgress and markDequeued', () => {
-    test('progress is recorded only for the worker running the task', async () => {
+  describe('setProgress, markDequeued and addIfMissing', () => {
+    test('progress is recorded only under the claim running the task', async () => {
       await log.add([entry('t'), entry('u')]);
-      await broker.claim('t', 'w1', minute(11), minute(10));
-      await log.setProgress('t', 'w2', 0.9);
+      await broker.claim('t', 'w1', HOUR);
+      await log.setProgress('t', { workerId: 'w2', attempt: 1 }, 0.9);
+      await log.setProgress('t', { workerId: 'w1', attempt: 2 }, 0.9);
+      await log.setProgress('t', undefined, 0.9);
       expect((await log.get('t'))?.progress).toBeNull();
-      await log.setProgress('t', 'w1', { done: 5, of: 10 });
+      await log.setProgress('t', { workerId: 'w1', attempt: 1 }, { done: 5, of: 10 });
       expect((await log.get('t'))?.progress).toEqual({ done: 5, of: 10 });
-      await log.setProgress('u', 'w1', 1);
+      await log.setProgress('u', { workerId: 'w1', attempt: 1 }, 1);
       expect((await log.get('u'))?.progress).toBeNull();
     });
 
     test('markDequeued moves only enqueued entries', async () => {
       await log.add([entry('a'), entry('b'), entry('c', { status: TaskStatus.Failed })]);
-      await broker.claim('b', 'w1', minute(11), minute(10));
+      await broker.claim('b', 'w1', HOUR);
       await log.markDequeued(['a', 'b', 'c', 'unknown']);
       expect(await Promise.all(['a', 'b', 'c'].map((id) => log.getStatus(id)))).toEqual([TaskStatus.Dequeued, TaskStatus.Running, TaskStatus.Failed]);
       await log.markDequeued([]);
+    });
+
+    test('addIfMissing adds the new entries and leaves existing ones as they are', async () => {
+      await log.add([entry('a', { label: 'first' })]);
+      await broker.claim('a', 'w1', HOUR);
+      await log.addIfMissing([entry('a', { label: 'second' }), entry('b', { label: 'new' })]);
+      expect(await log.get('a')).toMatchObject({ label: 'first', status: TaskStatus.Running });
+      expect(await log.get('b')).toMatchObject({ label: 'new', status: TaskStatus.Enqueued });
     });
   });
 
@@ -761,12 +816,12 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
 
     test('refuses a running task without force; with force archives it and drops its lease', async () => {
       await log.add([entry('t')]);
-      await broker.claim('t', 'w1', minute(11), minute(10));
+      await broker.claim('t', 'w1', 3_600_000);
       await expect(log.archive('t')).rejects.toThrow('Task t is running: it cannot be archived before it ends (use force)');
       const archived = await log.archive('t', { force: true });
       expect(archived).toMatchObject({ status: TaskStatus.Archived, leaseUntil: null });
       expect(isDate(archived.finishedAt)).toBe(true);
-      expect(await broker.claim('t', 'w2', minute(30), minute(20))).toEqual({ outcome: 'not-runnable', status: TaskStatus.Archived });
+      expect(await broker.claim('t', 'w2', 3_600_000)).toEqual({ outcome: 'not-runnable', status: TaskStatus.Archived });
     });
 
     test('an unknown id throws TaskNotFoundError', async () => {
@@ -781,12 +836,12 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       const cancelled = await log.cancel('t');
       expect(cancelled).toMatchObject({ status: TaskStatus.Cancelled, report: { type: 'warning', message: 'Cancelled before it started', children: [] } });
       expect(isDate(cancelled.finishedAt)).toBe(true);
-      expect(await broker.claim('t', 'w1', minute(11), minute(10))).toEqual({ outcome: 'not-runnable', status: TaskStatus.Cancelled });
+      expect(await broker.claim('t', 'w1', 3_600_000)).toEqual({ outcome: 'not-runnable', status: TaskStatus.Cancelled });
     });
 
     test.each([TaskStatus.Running, TaskStatus.ChildRunning])('refuses a %s task without force; with force cancels it', async (status) => {
       await log.add([entry('t', { status: status === TaskStatus.Running ? TaskStatus.Enqueued : status })]);
-      if (status === TaskStatus.Running) await broker.claim('t', 'w1', minute(11), minute(10));
+      if (status === TaskStatus.Running) await broker.claim('t', 'w1', 3_600_000);
       await expect(log.cancel('t')).rejects.toThrow(TaskStateError);
       await expect(log.cancel('t')).rejects.toThrow(`Task t is ${status}: it cannot be cancelled, it has started (use force)`);
       expect(await log.getStatus('t')).toBe(status);
@@ -842,13 +897,13 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     });
 
     const finish = async (id: string, to: TaskStatus) => {
-      await broker.claim(id, 'w', minute(11), minute(10));
-      expect(await log.changeStatus(id, { from: [TaskStatus.Running], to, workerId: 'w', finished: true })).toBe(true);
+      await broker.claim(id, 'w', 3_600_000);
+      expect(await log.changeStatus(id, { from: [TaskStatus.Running], to, holder: { workerId: 'w', attempt: 1 }, finished: true })).toBe(true);
     };
 
     test('stays child_running while a child has not ended', async () => {
       await finish('c1', TaskStatus.Completed);
-      await broker.claim('c2', 'w', minute(11), minute(10));
+      await broker.claim('c2', 'w', 3_600_000);
       await log.settleParent('p');
       expect(await log.get('p')).toMatchObject({ status: TaskStatus.ChildRunning, report: own, finishedAt: null });
     });

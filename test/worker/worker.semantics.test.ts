@@ -243,7 +243,8 @@ test('a task whose worker keeps dying fails after maxAttempts + maxStalls starts
   expect(runs.has(task.id)).toBe(false);
   const entry = await dispatcher.taskLog.get(task.id);
   expect(entry).toMatchObject({ status: TaskStatus.Failed, attempts: 3 });
-  expect(entry?.report?.message).toMatch(/started 2 times and never finished/);
+  expect(entry).toMatchObject({ stalls: 2 });
+  expect(entry?.report?.message).toMatch(/stalled 2 times/);
   expect(await broker.count('q')).toBe(0);
 });
 
