@@ -9,11 +9,12 @@ export type { QueueSelectionStrategy } from './queueSelection/queueSelectionStra
 export { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
 export { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';
 export type { QueueBroker, OutgoingMessage, ReceivedMessage, BrokerDescription } from './queueBroker';
-export { TaskLog, type TaskLogStats } from './taskLog/taskLog';
+export { TaskLog, type TaskLogStats, type TaskHolder } from './taskLog/taskLog';
 export { TaskLogFilter, type FilterOperator, type FilterValue } from './taskLog/taskLogFilter';
 export type { TaskLogEntry, TaskLogColumn, NewTaskLogEntry } from './taskLog/taskLogEntry';
 export type { TaskLogBroker, ClaimResult, StatusChange } from './taskLog/taskLogBroker';
 export { Worker, type WorkerOptions, type WorkerStats } from './worker';
+export { sweepLostTasks, type LostTaskSweepOptions } from './lostTaskSweep';
 export { TaskRunner, type DeliveryOutcome } from './taskRunner';
 export { loadConfig, parseConfig, createDispatcher, findConfigFile, type TaskqConfig } from './config';
 export { registerBrokerType, createQueueBroker, createTaskLogBroker, type BrokerConfig, type BrokerFactory } from './brokerFactory';

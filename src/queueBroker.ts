@@ -46,6 +46,13 @@ export interface QueueBroker {
    */
   pushWithLogEntries?(queue: string, messages: readonly OutgoingMessage[], taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean>;
 
+  /**
+   * Optional: which of `taskIds` have a message on the queue (waiting, delayed or leased). Lets
+   * the lost-task sweep tell a task that waits for its message from one whose message is gone;
+   * a broker that cannot look messages up by task (SQS) leaves it out, and is not swept.
+   */
+  holdsTasks?(queue: string, taskIds: readonly string[]): Promise<Set<string>>;
+
   /** Messages not yet acknowledged: waiting, delayed and leased. */
   count(queue: string): Promise<number>;
   /**

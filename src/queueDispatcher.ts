@@ -53,6 +53,8 @@ function isoString(date: Date): string {
   return lastIso;
 }
 
+const SYNC_LEASE_MS = 5_000;
+
 const SYNC_HANDLE = { acknowledge: async () => undefined, release: async () => undefined };
 
 /**
@@ -254,6 +256,9 @@ export class QueueDispatcher {
   async transfer(queue: Queue, messages: readonly OutgoingMessage[]): Promise<void> {
     if (!queue.isSync()) {
       await queue.broker.pushMany(queue.name, messages);
+      // A moved task was just handed on: it must not look long-waiting to a lost-task sweep that
+      // still reads the old broker.
+      await this.taskLog.markDequeued(messages.map((m) => m.taskId));
       return;
     }
     for (const message of messages) await this.runNow(queue, message.taskId, message.body);
@@ -261,7 +266,9 @@ export class QueueDispatcher {
 
   /** The sync path: the same runner a worker uses, retried at once up to maxAttempts. */
   private async runNow(queue: Queue, taskId: string, body: string, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
-    this.syncRunner ??= this.createRunner(`sync:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, 60_000);
+    // A short lease, renewed while the task runs: if the log fails as the run ends, the entry is
+    // left running, and the lost-task sweep can fail it soon after.
+    this.syncRunner ??= this.createRunner(`sync:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, SYNC_LEASE_MS);
     for (let receiveCount = 1; ; receiveCount++) {
       const received: ReceivedMessage = { id: taskId, taskId, body, receiveCount, receipt: taskId };
       // Nothing to acknowledge or release: the message only lives in this call.

@@ -6,7 +6,9 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
 /**
  * TAO's worker signals: SIGTERM/SIGINT/SIGQUIT stop gracefully (running tasks finish, unstarted
  * ones go back to the queue); a second one exits at once, leaving running tasks to their leases.
- * SIGUSR2 pauses, SIGCONT resumes. Returns a function that removes the handlers.
+ * SIGUSR2 pauses, SIGCONT resumes. A shell sends SIGCONT too when a job stopped with Ctrl-Z is
+ * brought back with `fg` or `bg`: that resumes a worker paused with SIGUSR2 as well.
+ * Returns a function that removes the handlers.
  */
 export function installWorkerSignals(worker: Worker, logger: Logger, exit: (code: number) => void = (code) => process.exit(code)): () => void {
   let stopping = false;
@@ -18,7 +20,10 @@ export function installWorkerSignals(worker: Worker, logger: Logger, exit: (code
     }
     stopping = true;
     logger.info(`${signal}: finishing running tasks, then stopping`, { signal });
-    void worker.stop();
+    worker.stop().catch((error: unknown) => {
+      logger.error(`${signal}: the worker could not stop cleanly: ${(error as Error).message}; exiting, running tasks run again once their leases end`, { signal });
+      exit(1);
+    });
   };
   const onPause = () => worker.pause();
   const onResume = () => worker.resume();

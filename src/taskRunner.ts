@@ -208,7 +208,7 @@ export class TaskRunner {
     // Runs that stalled (their worker died) are not failures of the task: they do not use up
     // its attempts. maxStalls bounds them instead.
     if (failed && retryable && attempt - stalls < message.maxAttempts) {
-      const moved = await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, report: reportJson });
+      const moved = await finalWrite(() => taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, report: reportJson }));
       if (!moved) {
         await handle.release(0);
         return done('lost-lease');
@@ -218,7 +218,7 @@ export class TaskRunner {
     }
 
     const to = failed ? TaskStatus.Failed : ctx.children > 0 ? TaskStatus.ChildRunning : TaskStatus.Completed;
-    const changed = await taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to, holder, report: reportJson, finished: to !== TaskStatus.ChildRunning });
+    const changed = await finalWrite(() => taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to, holder, report: reportJson, finished: to !== TaskStatus.ChildRunning }));
     if (!changed) {
       await handle.release(0);
       return done('lost-lease');
@@ -287,6 +287,25 @@ function toReport(result: TaskResult): Report {
     if (Report.isReportData(json)) return Report.fromJSON(json);
   }
   return Report.success('Task completed', result as JsonValue);
+}
+
+/** Waits before each retry of a run's final write. */
+const FINAL_WRITE_RETRIES_MS = [100, 500, 2_000];
+
+/**
+ * A run's result is written again when the log fails for a moment: the run is over, and losing
+ * its result to a blip would run it again. A write that went through but whose answer was lost
+ * is harmless to repeat: the compare-and-set then finds the status moved and says so.
+ */
+async function finalWrite(write: () => Promise<boolean>): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= FINAL_WRITE_RETRIES_MS.length) throw error;
+      await new Promise((resolve) => setTimeout(resolve, FINAL_WRITE_RETRIES_MS[attempt]));
+    }
+  }
 }
 
 function withTimeout<T>(run: Promise<T> | T, timeout: number | null, ctx: RunContext): Promise<T> | T {

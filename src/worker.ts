@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from './errors';
 import type { Logger } from './logger';
+import { sweepLostTasks } from './lostTaskSweep';
 import type { Queue } from './queue';
 import type { ReceivedMessage } from './queueBroker';
 import type { QueueDispatcher } from './queueDispatcher';
@@ -26,6 +27,12 @@ export interface WorkerOptions {
    * deploy) before it fails; 0 fails it at once. Default 5 minutes.
    */
   unknownTaskGraceMs?: number;
+  /**
+   * A task of this worker's queues that has waited this long for a message its queue no longer
+   * holds is failed as lost (see sweepLostTasks); swept every 5 minutes at most. Default 1 hour;
+   * 0 turns the sweep off.
+   */
+  lostTaskAfterMs?: number;
   /** Idle back-off: waits after an empty poll grow with the idle time, from idleMinMs to idleMaxMs. */
   idleMinMs?: number;
   idleMaxMs?: number;
@@ -73,6 +80,8 @@ export class Worker {
   /** Every message held (buffered or running), by queue and message id. */
   private readonly held = new Map<string, Held>();
   private extending = false;
+  private readonly lostTaskAfterMs: number;
+  private sweeping = false;
   private state: WorkerState = 'idle';
   private sleeper?: () => void;
   private woken = false;
@@ -106,6 +115,8 @@ export class Worker {
     const grace = options.unknownTaskGraceMs ?? 5 * 60_000;
     if (!Number.isFinite(grace) || grace < 0) throw new ConfigError(`Worker option unknownTaskGraceMs must be a number >= 0, got ${String(options.unknownTaskGraceMs)}`);
     this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger, grace);
+    this.lostTaskAfterMs = options.lostTaskAfterMs ?? 3_600_000;
+    if (!Number.isFinite(this.lostTaskAfterMs) || this.lostTaskAfterMs < 0) throw new ConfigError(`Worker option lostTaskAfterMs must be a number >= 0, got ${String(options.lostTaskAfterMs)}`);
   }
 
   get status(): WorkerState {
@@ -145,6 +156,8 @@ export class Worker {
   private async loop(): Promise<WorkerStats> {
     if (this.state === 'idle') this.state = 'running';
     const heartbeat = setInterval(() => void this.extendLeases(), Math.floor(this.leaseMs / 3));
+    const sweep = this.lostTaskAfterMs > 0 ? setInterval(() => void this.sweepLost(), Math.min(this.lostTaskAfterMs, 5 * 60_000)) : undefined;
+    sweep?.unref();
     const unsubscribe = this.dispatcher.onEnqueued((queue) => {
       if (this.queues.some((q) => q.name === queue)) this.wake();
     });
@@ -185,6 +198,7 @@ export class Worker {
       await this.releaseBuffer();
       await Promise.allSettled([...this.active.keys()]);
       clearInterval(heartbeat);
+      clearInterval(sweep);
       unsubscribe();
       this.state = 'stopped';
       this.logger.info('worker stopped', { workerId: this.id, ...this.stats });
@@ -302,6 +316,18 @@ export class Worker {
       }),
     );
     this.extending = false;
+  }
+
+  private async sweepLost(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      await sweepLostTasks(this.dispatcher, { olderThanMs: this.lostTaskAfterMs, queues: this.queues.map((q) => q.name) });
+    } catch (error) {
+      this.logger.warn(`lost-task sweep failed: ${(error as Error).message}`, { workerId: this.id });
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** Ends the current sleep, or the next one if none is under way (so no wake-up is lost). */

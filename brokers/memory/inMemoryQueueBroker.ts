@@ -124,6 +124,16 @@ export class InMemoryQueueBroker implements QueueBroker {
     return leased;
   }
 
+  async holdsTasks(queue: string, taskIds: readonly string[]): Promise<Set<string>> {
+    const wanted = new Set(taskIds);
+    const found = new Set<string>();
+    const q = this.queues.get(queue);
+    if (!q) return found;
+    for (let i = q.head; i < q.ready.length; i++) if (wanted.has(q.ready[i].taskId)) found.add(q.ready[i].taskId);
+    for (const stored of q.hidden.values()) if (wanted.has(stored.taskId)) found.add(stored.taskId);
+    return found;
+  }
+
   async purge(queue: string): Promise<number> {
     const count = await this.count(queue);
     this.queues.set(queue, emptyQueue());

@@ -140,7 +140,7 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     const now = Date.now();
     for (const id of ids) {
       const entry = this.entries.get(id);
-      if (entry?.status === TaskStatus.Enqueued) {
+      if (entry?.status === TaskStatus.Enqueued || entry?.status === TaskStatus.Dequeued) {
         entry.status = TaskStatus.Dequeued;
         entry.updatedAt = now;
       }

@@ -149,6 +149,16 @@ export class RdsQueueBroker implements QueueBroker {
     return Number(row?.n ?? 0);
   }
 
+  async holdsTasks(queue: string, taskIds: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < taskIds.length; i += EXTEND_CHUNK) {
+      const chunk = taskIds.slice(i, i + EXTEND_CHUNK);
+      const rows = await this.db.exec.all<{ task_id: string }>(`SELECT DISTINCT task_id FROM ${this.t} WHERE queue = ? AND task_id IN (${chunk.map(() => '?').join(', ')})`, [queue, ...chunk]);
+      for (const row of rows) found.add(row.task_id);
+    }
+    return found;
+  }
+
   async purge(queue: string): Promise<number> {
     return this.db.exec.run(`DELETE FROM ${this.t} WHERE queue = ?`, [queue]);
   }

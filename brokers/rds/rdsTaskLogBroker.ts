@@ -132,7 +132,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async markDequeued(ids: readonly string[]): Promise<void> {
-    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ${this.db.now} WHERE id IN (${marks(ids.length)}) AND ${this.statusNoIndex} = ?`, [TaskStatus.Dequeued, ...ids, TaskStatus.Enqueued]);
+    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ${this.db.now} WHERE id IN (${marks(ids.length)}) AND ${this.statusNoIndex} IN (?, ?)`, [TaskStatus.Dequeued, ...ids, TaskStatus.Enqueued, TaskStatus.Dequeued]);
   }
 
   async claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult> {

@@ -53,7 +53,7 @@ export interface TaskLogBroker {
   add(entries: readonly NewTaskLogEntry[]): Promise<void>;
   /** Adds the entries whose id is not present yet; leaves the others as they are. */
   addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void>;
-  /** Moves the `enqueued` ones among `ids` to `dequeued`. */
+  /** Moves the `enqueued` and `dequeued` ones among `ids` to `dequeued`, as of now (updatedAt). */
   markDequeued(ids: readonly string[]): Promise<void>;
   /**
    * Moves the entry to `running` for `workerId`, leased for `leaseMs`, counting an attempt, if it

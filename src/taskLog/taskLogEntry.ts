@@ -49,6 +49,7 @@ export const TASK_LOG_COLUMNS = [
   'updatedAt',
   'startedAt',
   'finishedAt',
+  'leaseUntil',
 ] as const;
 
 export type TaskLogColumn = (typeof TASK_LOG_COLUMNS)[number];

@@ -22,6 +22,7 @@ export const COLUMN_TYPES: Readonly<Record<TaskLogColumn, ColumnType>> = Object.
   updatedAt: 'time',
   startedAt: 'time',
   finishedAt: 'time',
+  leaseUntil: 'time',
 });
 
 /** A value as brokers compare it: a string for text columns, a number (times in epoch ms) otherwise. */

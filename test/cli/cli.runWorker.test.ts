@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { TaskLogEntry, TaskLogStats, WorkerStats } from '../../src';
-import { CliProject, collect, until, wait } from '../helpers/cliProject';
+import { CliProject, collect } from '../helpers/cliProject';
+import { until, wait } from '../helpers/wait';
 
 jest.setTimeout(60_000);
 

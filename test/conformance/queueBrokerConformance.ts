@@ -4,7 +4,9 @@
  * and the servers later issues add.
  */
 import { CallbackTask, Queue, QueueDispatcher, defineCallback, Report, TaskLog, TaskStatus, Worker, silentLogger, type QueueBroker, type ReceivedMessage, type TaskLogBroker } from '../../src';
+import { taskMessageBody } from '../helpers/messages';
 import { RecordRun, Sleep, runs } from '../helpers/tasks';
+import { wait } from '../helpers/wait';
 
 export interface BrokerUnderTest {
   queueBroker: QueueBroker;
@@ -15,7 +17,6 @@ export interface BrokerUnderTest {
 }
 
 const lease = 200;
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const msg = (taskId: string, body = `{"t":"${taskId}"}`) => ({ taskId, body });
 
 export function describeBrokerConformance(name: string, make: () => Promise<BrokerUnderTest>): void {
@@ -206,7 +207,7 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
       test('concurrent workers never both run one task', async () => {
         const tasks = await dispatcher.enqueueMany(Array.from({ length: 120 }, (_, i) => new RecordRun({ n: i })));
         // A duplicate delivery of every tenth task, as at-least-once brokers may do.
-        await broker.pushMany(q, tasks.filter((_, i) => i % 10 === 0).map((t) => ({ taskId: t.id, body: JSON.stringify({ v: 1, id: t.id, name: 'RecordRun', params: { n: -1 }, label: '', owner: null, createdAt: new Date().toISOString(), parentId: null, maxAttempts: 1, timeout: null }) })));
+        await broker.pushMany(q, tasks.filter((_, i) => i % 10 === 0).map((t) => ({ taskId: t.id, body: taskMessageBody({ id: t.id, name: 'RecordRun', params: { n: -1 } }) })));
         // A duplicate that arrives while its twin runs is put back until the twin's lease would end.
         const workers = [0, 1, 2].map(() => new Worker(dispatcher, { concurrency: 4, leaseMs: 1_000, idleMaxMs: 50, logger: silentLogger }));
         const done = Promise.all(workers.map((w) => w.run()));
@@ -231,7 +232,7 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
       });
 
       test('an unknown task ends failed, naming the registered tasks', async () => {
-        const body = JSON.stringify({ v: 1, id: 'unknown-1', name: 'DropTables', params: {}, label: 'x', owner: null, createdAt: new Date().toISOString(), parentId: null, maxAttempts: 1, timeout: null });
+        const body = taskMessageBody({ id: 'unknown-1', name: 'DropTables', label: 'x' });
         await broker.push(q, { taskId: 'unknown-1', body });
         await new Worker(dispatcher, { limit: 1, leaseMs: 5_000, unknownTaskGraceMs: 0, logger: silentLogger }).run();
         const entry = await dispatcher.taskLog.get('unknown-1');
@@ -263,7 +264,7 @@ export function describeBrokerConformance(name: string, make: () => Promise<Brok
         expect(runs.has(cancelled.id)).toBe(false);
         expect(await dispatcher.taskLog.getStatus(cancelled.id)).toBe(TaskStatus.Cancelled);
         // Deliver the completed one again.
-        await broker.push(q, { taskId: done.id, body: JSON.stringify({ v: 1, id: done.id, name: 'RecordRun', params: { n: 1 }, label: '', owner: null, createdAt: new Date().toISOString(), parentId: null, maxAttempts: 1, timeout: null }) });
+        await broker.push(q, { taskId: done.id, body: taskMessageBody({ id: done.id, name: 'RecordRun', params: { n: 1 } }) });
         const worker = new Worker(dispatcher, { leaseMs: 5_000, idleMaxMs: 50, logger: silentLogger });
         const running = worker.run();
         for (let i = 0; i < 100 && (await broker.count(q)) > 0; i++) await wait(20);

@@ -116,14 +116,3 @@ export function collect(child: ChildProcess): Promise<CliResult> {
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
   });
 }
-
-export const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns true (or throws after `timeoutMs`). */
-export async function until(check: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await wait(50);
-  }
-}

@@ -1,4 +1,5 @@
 import { AbstractTask, type TaskContext } from '../../src';
+import { wait } from './wait';
 
 /** Counts runs per task id, so tests can prove "exactly once". */
 export const runs = new Map<string, number>();
@@ -16,7 +17,7 @@ export class RecordRun extends AbstractTask<{ n: number }> {
 export class Sleep extends AbstractTask<{ ms: number }> {
   static override taskName = 'Sleep';
   async run(ctx: TaskContext) {
-    await new Promise((resolve) => setTimeout(resolve, this.getParameter('ms')));
+    await wait(this.getParameter('ms'));
     return { slept: this.getParameter('ms'), attempt: ctx.attempt };
   }
 }

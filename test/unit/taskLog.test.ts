@@ -17,6 +17,7 @@ import {
   type TaskLogEntry,
 } from '../../src';
 import { usePostgresDatabase } from '../helpers/postgres';
+import { wait } from '../helpers/wait';
 
 interface Setup {
   broker: TaskLogBroker;
@@ -583,7 +584,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     expect(date).toBeInstanceOf(Date);
     expect(Math.abs((date as Date).getTime() - expected)).toBeLessThan(margin);
   };
-  const expire = () => new Promise((resolve) => setTimeout(resolve, 30));
+  const expire = () => wait(30);
 
   describe('claim', () => {
     beforeEach(() => log.add([entry('t')]));

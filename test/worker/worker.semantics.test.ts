@@ -20,16 +20,7 @@ import {
   type TaskLogBroker,
 } from '../../src';
 import { RecordRun, Sleep, runs } from '../helpers/tasks';
-
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await wait(20);
-  }
-}
+import { until, wait } from '../helpers/wait';
 
 class WaitForAbort extends AbstractTask<Record<string, never>> {
   static override taskName = 'WaitForAbort';

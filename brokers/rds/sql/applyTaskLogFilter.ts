@@ -18,6 +18,7 @@ export const COLUMN_NAMES: Readonly<Record<TaskLogColumn, string>> = {
   updatedAt: 'updated_at',
   startedAt: 'started_at',
   finishedAt: 'finished_at',
+  leaseUntil: 'lease_until',
 };
 
 const COMPARISONS = { lt: '<', lte: '<=', gt: '>', gte: '>=' } as const;
