@@ -2,13 +2,14 @@ import { type Command } from 'commander';
 import { installWorkerSignals } from '../../src/signals';
 import { Worker } from '../../src/worker';
 import { type GlobalOptions, withDispatcher } from '../context';
-import { positiveInt } from '../options';
+import { nonNegativeInt, positiveInt } from '../options';
 import { printJson } from '../output';
 
 interface RunWorkerOptions {
   queue?: string;
   limit?: number;
   concurrency?: number;
+  prefetch?: number;
   leaseMs?: number;
   json?: boolean;
 }
@@ -20,13 +21,14 @@ export function runWorkerCommand(program: Command): void {
     .option('--queue <name>', 'consume only this queue')
     .option('--limit <n>', 'stop after n tasks', positiveInt('--limit'))
     .option('--concurrency <n>', 'tasks run at the same time (default 1)', positiveInt('--concurrency'))
+    .option('--prefetch <n>', 'messages held unstarted beyond the free slots (default 0)', nonNegativeInt('--prefetch'))
     .option('--lease-ms <ms>', 'how long a task stays ours without renewal; a crashed worker\'s tasks run again after it (default 30000)', positiveInt('--lease-ms'))
     .option('--json', 'print the final stats as JSON')
     .addHelpText('after', '\nSignals: SIGTERM, SIGINT, SIGQUIT finish running tasks then exit 0; SIGUSR2 pauses; SIGCONT resumes.')
     .action(async (options: RunWorkerOptions, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ dispatcher }) => {
-        const worker = new Worker(dispatcher, { queue: options.queue, limit: options.limit, concurrency: options.concurrency, leaseMs: options.leaseMs });
+        const worker = new Worker(dispatcher, { queue: options.queue, limit: options.limit, concurrency: options.concurrency, prefetch: options.prefetch, leaseMs: options.leaseMs });
         const removeSignals = installWorkerSignals(worker, dispatcher.logger);
         try {
           const stats = await worker.run();

@@ -28,6 +28,8 @@ describe('taskq CLI usage and config errors', () => {
   test.each([
     [['run-worker', '--limit=abc'], /--limit must be a whole number >= 1/],
     [['run-worker', '--concurrency=0'], /--concurrency must be a whole number >= 1/],
+    [['run-worker', '--prefetch=-1'], /--prefetch must be a whole number >= 0/],
+    [['run-worker', '--lease-ms=40'], /leaseMs must be at least 100 ms/],
     [['run-worker', '--bogus'], /unknown option '--bogus'/],
     [['no-such-command'], /unknown command 'no-such-command'/],
     [['initialize-queue', '--broker=redis'], /--broker must be one of memory, rds, sqs/],
