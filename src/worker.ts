@@ -197,6 +197,7 @@ export class Worker {
       if (this.state !== 'stopped') this.state = 'stopping';
       await this.releaseBuffer();
       await Promise.allSettled([...this.active.keys()]);
+      this.runner.leases.stop();
       clearInterval(heartbeat);
       clearInterval(sweep);
       unsubscribe();

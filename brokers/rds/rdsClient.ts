@@ -1,3 +1,4 @@
+import { TaskqError } from '../../src/errors';
 import { type RdsConnection, acquireConnection, parseConnection } from './connection';
 
 /** What both RDS brokers hold: their connection string, checked at once, opened on first use. */
@@ -6,6 +7,7 @@ export class RdsClient {
   /** The connection string with its password masked. */
   readonly display: string;
   private connection?: RdsConnection;
+  private closed = false;
 
   constructor(connection: string | undefined) {
     this.connectionString = connection ?? 'sqlite:./taskq.db';
@@ -13,11 +15,15 @@ export class RdsClient {
   }
 
   get db(): RdsConnection {
+    // A closed broker stays closed: reopening on a late call (a timer that outlived its worker)
+    // would leak a handle, and on SQLite re-create a file that was meant to be gone.
+    if (this.closed) throw new TaskqError(`The RDS broker on ${this.display} is closed`);
     this.connection ??= acquireConnection(this.connectionString);
     return this.connection;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const connection = this.connection;
     this.connection = undefined;
     await connection?.release();
