@@ -73,7 +73,7 @@ export async function memoryAsync(options: ScenarioOptions): Promise<BenchResult
 
     options.progress(`memory-async c=${concurrency}: warm-up ${warm}`);
     for (let i = 0; i < warm; i++) await dispatcher.enqueue(new BenchNoop({ t: now(), w: 1 }));
-    await new Worker(dispatcher, { concurrency, limit: warm, logger: silentLogger }).run();
+    await new Worker(dispatcher, { concurrency, prefetch: receive - concurrency, limit: warm, logger: silentLogger }).run();
 
     const drainRates: number[] = [];
     const enqueueRates: number[] = [];
@@ -85,7 +85,7 @@ export async function memoryAsync(options: ScenarioOptions): Promise<BenchResult
       const enqueueMs = now() - enqueueStart;
       await yieldToLoop();
       const runStart = now();
-      const stats = await new Worker(dispatcher, { concurrency, limit: n, logger: silentLogger }).run();
+      const stats = await new Worker(dispatcher, { concurrency, prefetch: receive - concurrency, limit: n, logger: silentLogger }).run();
       const drainMs = now() - runStart;
       if (stats.completed !== n) throw new Error(`memory-async: ${stats.completed} of ${n} tasks completed`);
       drainRates.push((n / drainMs) * 1000);
@@ -107,7 +107,7 @@ export async function memoryAsync(options: ScenarioOptions): Promise<BenchResult
     options.progress(`memory-async c=${concurrency}: paced ${rate}/s for ${measureMs} ms`);
     const recorder = new LatencyRecorder();
     recordInto(recorder);
-    const worker = new Worker(dispatcher, { concurrency, logger: silentLogger });
+    const worker = new Worker(dispatcher, { concurrency, prefetch: receive - concurrency, logger: silentLogger });
     const running = worker.run();
     const paced = await pace(rate, 500, measureMs, async (w) => {
       await dispatcher.enqueue(new BenchNoop(w ? { t: now(), w: 1 } : { t: now() }));

@@ -16,7 +16,10 @@ function send(report: WorkerReport): Promise<void> {
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]) as WorkerJob;
   const dispatcher = sqliteDispatcher(job.file, job.receive);
-  const options = { concurrency: job.concurrency, logger: silentLogger, ...(job.idleMinMs !== undefined ? { idleMinMs: job.idleMinMs } : {}) };
+  // A worker receives only its free slots unless told to prefetch: these rows measure a worker
+  // that holds up to `receive` messages, as their name says.
+  const prefetch = Math.max(0, job.receive - job.concurrency);
+  const options = { concurrency: job.concurrency, prefetch, logger: silentLogger, ...(job.idleMinMs !== undefined ? { idleMinMs: job.idleMinMs } : {}) };
   if (job.mode === 'drain') {
     await new Worker(dispatcher, { ...options, limit: job.warm }).run();
     const start = now();

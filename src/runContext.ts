@@ -4,7 +4,7 @@ import type { AbstractTask, TaskContext } from './task';
 
 export interface RunContextDeps {
   logger: Logger;
-  progress(taskId: string, value: JsonValue): Promise<void>;
+  progress(taskId: string, attempt: number, value: JsonValue): Promise<void>;
   enqueueChild(parent: AbstractTask<object>, child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>>;
 }
 
@@ -55,7 +55,7 @@ export class RunContext implements TaskContext {
   }
 
   progress(value: JsonValue): Promise<void> {
-    return this.deps.progress(this.task.id, value);
+    return this.deps.progress(this.task.id, this.attempt, value);
   }
 
   enqueueChild(child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>> {

@@ -1,14 +1,20 @@
 import { LeaseLostError } from './errors';
 import type { Logger } from './logger';
 import type { RunContext } from './runContext';
-import type { TaskHolder, TaskLog } from './taskLog/taskLog';
+import type { TaskLog } from './taskLog/taskLog';
 
-interface HeldLease {
-  attempt: number;
-  ctx: RunContext;
+/** One run's lease, as `hold` returns it; `drop` it when the run is over. */
+export interface HeldLease {
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly ctx: RunContext;
   /** performance.now() until which the lease is surely ours: when the last renewal was sent, plus the lease. */
   heldUntil: number;
+  dropped: boolean;
 }
+
+/** Held leases are kept in an array and compacted past this size (and twice the live ones). */
+const COMPACT_AT = 1024;
 
 /**
  * Keeps the task-log leases of one runner's runs. Every third of the lease it renews them in one
@@ -18,7 +24,13 @@ interface HeldLease {
  * Message leases are the worker's, renewed apart, so a failure of one never skips the other.
  */
 export class TaskLeaseKeeper {
-  private readonly held = new Map<string, HeldLease>();
+  /**
+   * Leases of live runs, and of runs dropped since the last compaction: an array with a flag
+   * rather than a Map, because the sync queue holds and drops one per task, hundreds of
+   * thousands a second, and a Map's delete is what that path would pay for most.
+   */
+  private held: HeldLease[] = [];
+  private compactAt = COMPACT_AT;
   private timer?: NodeJS.Timeout;
   private renewing = false;
 
@@ -30,23 +42,25 @@ export class TaskLeaseKeeper {
   ) {}
 
   /** Starts keeping the lease of a claim; `claimedAt` is when the claim was sent (performance.now()). */
-  hold(taskId: string, attempt: number, ctx: RunContext, claimedAt: number): void {
-    this.held.set(taskId, { attempt, ctx, heldUntil: claimedAt + this.leaseMs });
+  hold(taskId: string, attempt: number, ctx: RunContext, claimedAt: number): HeldLease {
+    if (this.held.length >= this.compactAt) this.compact();
+    const lease: HeldLease = { taskId, attempt, ctx, heldUntil: claimedAt + this.leaseMs, dropped: false };
+    this.held.push(lease);
     if (!this.timer) {
       this.timer = setInterval(() => void this.tick(), Math.max(10, Math.floor(this.leaseMs / 3)));
       // Runs keep the process alive, not their heartbeat.
       this.timer.unref();
     }
+    return lease;
   }
 
-  drop(taskId: string): void {
-    this.held.delete(taskId);
+  drop(lease: HeldLease): void {
+    lease.dropped = true;
   }
 
-  /** The claim under which this runner runs the task, if it does. */
-  holderOf(taskId: string): TaskHolder | undefined {
-    const lease = this.held.get(taskId);
-    return lease ? { workerId: this.workerId, attempt: lease.attempt } : undefined;
+  private compact(): void {
+    this.held = this.held.filter((lease) => !lease.dropped);
+    this.compactAt = Math.max(COMPACT_AT, this.held.length * 2);
   }
 
   /** Stops the heartbeat (the runs it kept are over or abandoned). */
@@ -56,7 +70,8 @@ export class TaskLeaseKeeper {
   }
 
   private async tick(): Promise<void> {
-    if (this.held.size === 0) {
+    this.compact();
+    if (this.held.length === 0) {
       this.stop();
       return;
     }
@@ -67,17 +82,16 @@ export class TaskLeaseKeeper {
       return;
     }
     this.renewing = true;
-    const batch = [...this.held].map(([id, lease]) => ({ id, attempt: lease.attempt }));
+    const batch = this.held.slice();
     const sentAt = performance.now();
     try {
       // A lease that lapsed (the event loop was blocked) is still ours if no one claimed the task
       // meanwhile: the renewal says so, by the attempt.
-      const kept = new Set(await this.taskLog.renewLeases(this.workerId, batch, this.leaseMs));
-      for (const { id, attempt } of batch) {
-        const lease = this.held.get(id);
-        if (lease?.attempt !== attempt) continue;
-        if (kept.has(id)) lease.heldUntil = sentAt + this.leaseMs;
-        else lease.ctx.abort(new LeaseLostError(`Task ${id} was cancelled or taken over by another worker`));
+      const kept = new Set(await this.taskLog.renewLeases(this.workerId, batch.map((l) => ({ id: l.taskId, attempt: l.attempt })), this.leaseMs));
+      for (const lease of batch) {
+        if (lease.dropped) continue;
+        if (kept.has(lease.taskId)) lease.heldUntil = sentAt + this.leaseMs;
+        else lease.ctx.abort(new LeaseLostError(`Task ${lease.taskId} was cancelled or taken over by another worker`));
       }
     } catch (error) {
       this.logger.warn(`task lease renewal failed: ${(error as Error).message}`, { workerId: this.workerId });
@@ -90,8 +104,9 @@ export class TaskLeaseKeeper {
   /** Aborts the runs whose lease ran out unrenewed: another worker may run them by now. */
   private abortExpired(): void {
     const now = performance.now();
-    for (const [id, lease] of this.held) {
-      if (lease.heldUntil < now && !lease.ctx.aborted) {
+    for (const lease of this.held) {
+      if (!lease.dropped && lease.heldUntil < now && !lease.ctx.aborted) {
+        const id = lease.taskId;
         this.logger.error(`task ${id}: its lease could not be renewed in time; the run is aborted, as another worker may take the task over`, { taskId: id, workerId: this.workerId });
         lease.ctx.abort(new LeaseLostError(`Task ${id}: its lease could not be renewed before it ran out`));
       }

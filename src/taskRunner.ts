@@ -6,6 +6,7 @@ import type { ReceivedMessage } from './queueBroker';
 import { Report } from './report';
 import type { TaskLog } from './taskLog/taskLog';
 import type { NewTaskLogEntry } from './taskLog/taskLogEntry';
+import type { StatusChange } from './taskLog/taskLogBroker';
 import { type TaskMessage, decodeTaskMessage, peekTaskId } from './taskMessage';
 import type { TaskRegistry } from './taskRegistry';
 import { RunContext, type RunContextDeps } from './runContext';
@@ -74,37 +75,34 @@ export class TaskRunner {
     this.leases = new TaskLeaseKeeper(options.taskLog, options.workerId, options.leaseMs, options.logger);
     this.contextDeps = {
       logger: options.logger,
-      progress: (taskId, value) => options.taskLog.setProgress(taskId, this.leases.holderOf(taskId), value),
+      // Under this run's claim: a run that lost its task writes nothing (the fencing token).
+      progress: (taskId, attempt, value) => options.taskLog.setProgress(taskId, { workerId: options.workerId, attempt }, value),
       enqueueChild: options.enqueueChild,
     };
   }
 
-  /** True while this runner claims or runs the task. */
-  isRunning(taskId: string): boolean {
-    return this.busy.has(taskId);
+  process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
+    // The sync queue runs the very task object its enqueue was given: nothing to decode, and
+    // nothing else delivers it, so no guard against a second delivery either.
+    if (prepared) return this.claimAndRun(queue, prepared.task, prepared.message, handle);
+    return this.deliver(queue, message, handle);
   }
 
-  async process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
-    const { registry } = this.options;
+  private async deliver(queue: Queue, message: ReceivedMessage, handle: MessageHandle): Promise<DeliveryOutcome> {
     let decoded: TaskMessage;
     let task: AbstractTask<object>;
-    if (prepared) {
-      ({ message: decoded, task } = prepared);
-    } else {
-      try {
-        decoded = decodeTaskMessage(message.body);
-      } catch (error) {
-        const id = peekTaskId(message.body) ?? message.taskId ?? `undecodable-${queue.name}-${message.id}`;
-        return this.rejectMessage(queue, handle, id, '(undecodable)', Report.error(`Message could not be decoded: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name, brokerMessageId: message.id }));
-      }
-      try {
-        task = registry.instantiate(decoded);
-      } catch (error) {
-        if (error instanceof UnknownTaskError) return this.unknownTask(queue, message, decoded, handle, error);
-        return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(`Task could not be created: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name }));
-      }
+    try {
+      decoded = decodeTaskMessage(message.body);
+    } catch (error) {
+      const id = peekTaskId(message.body) ?? message.taskId ?? `undecodable-${queue.name}-${message.id}`;
+      return this.rejectMessage(queue, handle, id, '(undecodable)', Report.error(`Message could not be decoded: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name, brokerMessageId: message.id }));
     }
-
+    try {
+      task = this.options.registry.instantiate(decoded);
+    } catch (error) {
+      if (error instanceof UnknownTaskError) return this.unknownTask(queue, message, decoded, handle, error);
+      return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(`Task could not be created: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name }));
+    }
     if (this.busy.has(task.id)) {
       // A second message for a task this runner already runs (a duplicate, or its own message
       // delivered again after its lease lapsed): never start it twice. Look again after a lease.
@@ -163,7 +161,7 @@ export class TaskRunner {
     const started = performance.now();
     const ctx = new RunContext(task, attempt, message.previousResult, this.contextDeps);
     const holder = { workerId, attempt };
-    this.leases.hold(task.id, attempt, ctx, claimedAt);
+    const lease = this.leases.hold(task.id, attempt, ctx, claimedAt);
 
     let report: Report;
     let failed: boolean;
@@ -174,7 +172,7 @@ export class TaskRunner {
       report = Report.fromError(error);
       failed = true;
     } finally {
-      this.leases.drop(task.id);
+      this.leases.drop(lease);
     }
     // Serialised once, before any write, the same for every broker: a result that is not JSON
     // (a BigInt, a cycle) is a failed run that says so, not a write that fails and a rerun.
@@ -208,7 +206,7 @@ export class TaskRunner {
     // Runs that stalled (their worker died) are not failures of the task: they do not use up
     // its attempts. maxStalls bounds them instead.
     if (failed && retryable && attempt - stalls < message.maxAttempts) {
-      const moved = await finalWrite(() => taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, report: reportJson }));
+      const moved = await this.finalWrite(task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, report: reportJson });
       if (!moved) {
         await handle.release(0);
         return done('lost-lease');
@@ -218,7 +216,7 @@ export class TaskRunner {
     }
 
     const to = failed ? TaskStatus.Failed : ctx.children > 0 ? TaskStatus.ChildRunning : TaskStatus.Completed;
-    const changed = await finalWrite(() => taskLog.changeStatus(task.id, { from: [TaskStatus.Running], to, holder, report: reportJson, finished: to !== TaskStatus.ChildRunning }));
+    const changed = await this.finalWrite(task.id, { from: [TaskStatus.Running], to, holder, report: reportJson, finished: to !== TaskStatus.ChildRunning });
     if (!changed) {
       await handle.release(0);
       return done('lost-lease');
@@ -227,6 +225,25 @@ export class TaskRunner {
     if (to === TaskStatus.ChildRunning) await taskLog.settleParent(task.id);
     if (task.parentId && to !== TaskStatus.ChildRunning) await taskLog.settleParent(task.parentId);
     return done(to === TaskStatus.ChildRunning ? 'child_running' : to);
+  }
+
+  /**
+   * A run's result is written again when the log fails for a moment: the run is over, and losing
+   * its result to a blip would run it again. A write that went through but whose answer was lost
+   * is harmless to repeat: the compare-and-set then finds the status moved and says so.
+   */
+  private finalWrite(id: string, change: StatusChange): Promise<boolean> {
+    return this.options.taskLog.changeStatus(id, change).catch(async (error: unknown) => {
+      for (const delay of FINAL_WRITE_RETRIES_MS) {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        try {
+          return await this.options.taskLog.changeStatus(id, change);
+        } catch (again) {
+          error = again;
+        }
+      }
+      throw error;
+    });
   }
 
   /**
@@ -291,22 +308,6 @@ function toReport(result: TaskResult): Report {
 
 /** Waits before each retry of a run's final write. */
 const FINAL_WRITE_RETRIES_MS = [100, 500, 2_000];
-
-/**
- * A run's result is written again when the log fails for a moment: the run is over, and losing
- * its result to a blip would run it again. A write that went through but whose answer was lost
- * is harmless to repeat: the compare-and-set then finds the status moved and says so.
- */
-async function finalWrite(write: () => Promise<boolean>): Promise<boolean> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      if (attempt >= FINAL_WRITE_RETRIES_MS.length) throw error;
-      await new Promise((resolve) => setTimeout(resolve, FINAL_WRITE_RETRIES_MS[attempt]));
-    }
-  }
-}
 
 function withTimeout<T>(run: Promise<T> | T, timeout: number | null, ctx: RunContext): Promise<T> | T {
   return timeout ? raceTimeout(run, timeout, ctx) : run;

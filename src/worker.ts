@@ -77,8 +77,8 @@ export class Worker {
   private readonly runner: TaskRunner;
   private readonly buffer: Held[] = [];
   private readonly active = new Map<Promise<void>, Held>();
-  /** Every message held (buffered or running), by queue and message id. */
-  private readonly held = new Map<string, Held>();
+  /** Every message held (buffered or running): per queue, by message id. */
+  private readonly held = new Map<Queue, Map<string, Held>>();
   private extending = false;
   private readonly lostTaskAfterMs: number;
   private sweeping = false;
@@ -106,6 +106,7 @@ export class Worker {
     if (options.limit !== undefined) this.limit = positive('limit', options.limit, 1);
     this.queues = options.queue ? [dispatcher.getQueue(options.queue)] : dispatcher.getQueues();
     this.queues = this.queues.filter((q) => !q.isSync());
+    for (const queue of this.queues) this.held.set(queue, new Map());
     if (this.queues.length === 0) {
       // A sync queue runs its tasks at enqueue time: there is nothing for a worker to consume.
       throw new ConfigError(`Nothing to consume: ${options.queue ? `queue "${options.queue}" is` : 'every queue is'} on the sync in-memory broker, which runs tasks when they are enqueued`);
@@ -221,9 +222,9 @@ export class Worker {
       }
       if (messages.length === 0) continue;
       const fresh: ReceivedMessage[] = [];
+      const heldHere = this.held.get(queue) as Map<string, Held>;
       for (const message of messages) {
-        const key = `${queue.name}\0${message.id}`;
-        const running = this.held.get(key);
+        const running = heldHere.get(message.id);
         if (running) {
           // Our own message again: its lease lapsed while we ran it (the event loop was blocked
           // longer than the lease). Keep running it under the new receipt; never start it twice.
@@ -232,7 +233,7 @@ export class Worker {
           continue;
         }
         const held = { queue, message };
-        this.held.set(key, held);
+        heldHere.set(message.id, held);
         this.buffer.push(held);
         fresh.push(message);
       }
@@ -265,7 +266,7 @@ export class Worker {
       )
       .finally(() => {
         this.active.delete(promise);
-        this.held.delete(`${queue.name}\0${message.id}`);
+        this.held.get(queue)?.delete(message.id);
         this.wake();
       });
     this.active.set(promise, held);
@@ -283,7 +284,7 @@ export class Worker {
     const unstarted = this.buffer.splice(0);
     await Promise.all(
       unstarted.map(async ({ queue, message }) => {
-        this.held.delete(`${queue.name}\0${message.id}`);
+        this.held.get(queue)?.delete(message.id);
         try {
           await queue.broker.release(queue.name, message, 0);
         } catch (error) {
@@ -299,16 +300,12 @@ export class Worker {
    * Never more than one round at a time, so a slow broker does not pile them up.
    */
   private async extendLeases(): Promise<void> {
-    if (this.extending || this.held.size === 0) return;
+    if (this.extending) return;
     this.extending = true;
-    const byQueue = new Map<Queue, ReceivedMessage[]>();
-    for (const { queue, message } of this.held.values()) {
-      const list = byQueue.get(queue);
-      if (list) list.push(message);
-      else byQueue.set(queue, [message]);
-    }
     await Promise.all(
-      [...byQueue].map(async ([queue, messages]) => {
+      [...this.held].map(async ([queue, held]) => {
+        if (held.size === 0) return;
+        const messages = [...held.values()].map((h) => h.message);
         try {
           await queue.broker.extendLease(queue.name, messages, this.leaseMs);
         } catch (error) {

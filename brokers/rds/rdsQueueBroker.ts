@@ -4,6 +4,7 @@ import type { TaskLogBroker } from '../../src/taskLog/taskLogBroker';
 import { RdsTaskLogBroker } from './rdsTaskLogBroker';
 import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
+import { SqlTextCache } from './sqlTextCache';
 import { createMessagesTable } from './schema';
 import { type ClaimedRow, claimMessages } from './sql/claimMessages';
 import type { SqlStatement } from './sqlExecutor';
@@ -39,6 +40,9 @@ export class RdsQueueBroker implements QueueBroker {
   readonly receiveBatchSize: number;
   readonly table: string;
   private readonly client: RdsClient;
+  private readonly insertSql = new SqlTextCache(
+    (rows) => `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at) VALUES ${Array.from({ length: rows }, () => `(?, ?, ?, ${this.db.now} + ?, 0, ${this.db.now})`).join(', ')}`,
+  );
 
   constructor(options: RdsQueueBrokerOptions = {}) {
     this.client = new RdsClient(options.connection);
@@ -97,7 +101,7 @@ export class RdsQueueBroker implements QueueBroker {
     for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
       const chunk = messages.slice(i, i + INSERT_CHUNK);
       statements.push({
-        sql: `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at) VALUES ${chunk.map(() => `(?, ?, ?, ${this.db.now} + ?, 0, ${this.db.now})`).join(', ')}`,
+        sql: this.insertSql.get(chunk.length),
         bindings: chunk.flatMap((m) => [queue, m.taskId, m.body, m.runAt === undefined ? 0 : Math.max(0, m.runAt - now)]),
       });
     }

@@ -7,6 +7,7 @@ import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { TaskStatus } from '../../src/taskStatus';
 import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
+import { SqlTextCache } from './sqlTextCache';
 import { createTaskLogTable } from './schema';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
 import type { SqlStatement, SqlValue } from './sqlExecutor';
@@ -53,6 +54,10 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   readonly type = 'rds';
   readonly table: string;
   private readonly client: RdsClient;
+  private readonly insertSql = new SqlTextCache((rows) => this.insertText(rows, 'INSERT', ''));
+  private readonly insertIfMissingSql = new SqlTextCache((rows) =>
+    this.db.dialect === 'mysql' ? this.insertText(rows, 'INSERT IGNORE', '') : this.insertText(rows, 'INSERT', ' ON CONFLICT (id) DO NOTHING'),
+  );
 
   constructor(options: RdsTaskLogBrokerOptions = {}) {
     this.client = new RdsClient(options.connection);
@@ -99,11 +104,11 @@ export class RdsTaskLogBroker implements TaskLogBroker {
    */
   insertStatements(entries: readonly NewTaskLogEntry[], options: { ignoreExisting?: boolean } = {}): SqlStatement[] {
     const statements: SqlStatement[] = [];
-    const [verb, conflict] = !options.ignoreExisting ? ['INSERT', ''] : this.db.dialect === 'mysql' ? ['INSERT IGNORE', ''] : ['INSERT', ' ON CONFLICT (id) DO NOTHING'];
+    const texts = options.ignoreExisting ? this.insertIfMissingSql : this.insertSql;
     for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
       const chunk = entries.slice(i, i + INSERT_CHUNK);
       statements.push({
-        sql: `${verb} INTO ${this.t} (${INSERT_COLUMNS}) VALUES ${chunk.map(() => INSERT_ROW).join(', ')}${conflict}`,
+        sql: texts.get(chunk.length),
         bindings: chunk.flatMap((e) => {
           const created = e.createdAt.getTime();
           return [e.id, e.parentId, e.taskName, e.label, e.status, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.report ? JSON.stringify(e.report) : null, created, created, e.status === TaskStatus.Failed ? created : null];
@@ -111,6 +116,10 @@ export class RdsTaskLogBroker implements TaskLogBroker {
       });
     }
     return statements;
+  }
+
+  private insertText(rows: number, verb: string, conflict: string): string {
+    return `${verb} INTO ${this.t} (${INSERT_COLUMNS}) VALUES ${Array.from({ length: rows }, () => INSERT_ROW).join(', ')}${conflict}`;
   }
 
   /** The database this broker writes to, for a queue broker that wants to share a transaction. */
