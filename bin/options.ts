@@ -2,17 +2,18 @@ import { InvalidArgumentError } from 'commander';
 
 /** commander parsers: a bad value becomes one usage error (exit 2) naming the flag. */
 export function positiveInt(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a whole number >= 1`);
-    return n;
-  };
+  return wholeNumber(flag, 1);
 }
 
 export function nonNegativeInt(flag: string) {
+  return wholeNumber(flag, 0);
+}
+
+function wholeNumber(flag: string, min: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${flag} must be a whole number >= 0`);
+    if (!/^\d+$/.test(value) || n < min) throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}`);
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${flag} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
     return n;
   };
 }

@@ -66,7 +66,7 @@ export class CallbackTask extends AbstractTask<CallbackParams> {
   }
 
   override associationKeys(): string[] {
-    return [this.params.callback, this.name];
+    return [this.params.callback, `${this.name}:${this.params.callback}`, this.name];
   }
 
   async run(ctx: TaskContext): Promise<TaskResult> {

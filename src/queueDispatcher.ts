@@ -89,6 +89,12 @@ export class QueueDispatcher {
     }
     this.taskLog = options.taskLog;
     this.registry = new TaskRegistry(options.tasks ?? []);
+    if (options.tasks !== undefined) {
+      // A typo in an association would route that task to the default queue without a word.
+      for (const task of Object.keys(this.associations)) {
+        if (!this.registry.knows(task)) throw new ConfigError(`associations.${task}: no registered task or callback is named "${task}" (registered: ${this.registry.names().join(', ') || 'none'})`);
+      }
+    }
     this.logger = options.logger ?? createLogger();
     const strategy = options.strategy ?? 'weighted';
     this.strategy = strategy === 'weighted' ? new WeightedRandomStrategy() : strategy === 'priority' ? new StrictPriorityStrategy() : strategy;

@@ -1,7 +1,7 @@
 import { type CallbackDefinition, CallbackTask, isCallbackDefinition } from './callbackTask';
 import { ConfigError, UnknownTaskError } from './errors';
 import type { TaskMessage } from './taskMessage';
-import { type AbstractTask, type TaskClass, isTaskClass, taskNameOf } from './task';
+import { type AbstractTask, TASK_CLASS_MARK, type TaskClass, isTaskClass, taskNameOf } from './task';
 
 /** Task and callback names: what a message may carry. Never a path, never SQL. */
 const NAME_PATTERN = /^[A-Za-z_$][\w$.:-]{0,199}$/;
@@ -30,7 +30,11 @@ export class TaskRegistry {
       this.callbacks.set(entry.name, entry);
       return this;
     }
-    if (!isTaskClass(entry)) throw new ConfigError('Only AbstractTask subclasses and defineCallback() results can be registered');
+    if (!isTaskClass(entry)) {
+      const marked = typeof entry === 'function' && (entry as unknown as Record<symbol, unknown>)[TASK_CLASS_MARK] === true;
+      if (marked) throw new ConfigError(`Task class ${(entry as { name?: string }).name || '(anonymous)'} has no run() method: implement run(ctx) to register it`);
+      throw new ConfigError('Only AbstractTask subclasses and defineCallback() results can be registered');
+    }
     const name = taskNameOf(entry);
     assertValidName('task', name);
     const existing = this.tasks.get(name);
@@ -41,6 +45,13 @@ export class TaskRegistry {
 
   has(name: string): boolean {
     return this.tasks.has(name);
+  }
+
+  /** True when `key` names a registered task or callback (`shout` or `CallbackTask:shout`). */
+  knows(key: string): boolean {
+    const callbackPrefix = `${CallbackTask.taskName}:`;
+    if (key.startsWith(callbackPrefix)) return this.callbacks.has(key.slice(callbackPrefix.length));
+    return this.tasks.has(key) || this.callbacks.has(key);
   }
 
   get(name: string): TaskClass {

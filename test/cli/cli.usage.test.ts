@@ -29,6 +29,7 @@ describe('taskq CLI usage and config errors', () => {
     [['run-worker', '--limit=abc'], /--limit must be a whole number >= 1/],
     [['run-worker', '--concurrency=0'], /--concurrency must be a whole number >= 1/],
     [['run-worker', '--prefetch=-1'], /--prefetch must be a whole number >= 0/],
+    [['run-worker', '--limit', '99999999999999999999'], /--limit is too large \(at most 9007199254740991\)/],
     [['run-worker', '--lease-ms=40'], /leaseMs must be at least 100 ms/],
     [['run-worker', '--bogus'], /unknown option '--bogus'/],
     [['no-such-command'], /unknown command 'no-such-command'/],

@@ -244,7 +244,7 @@ describe('CallbackTask binding', () => {
     const task = CallbackTask.of('cleanup', { days: 3 });
     expect(task.name).toBe('CallbackTask');
     expect(task.logName).toBe('CallbackTask:cleanup');
-    expect(task.associationKeys()).toEqual(['cleanup', 'CallbackTask']);
+    expect(task.associationKeys()).toEqual(['cleanup', 'CallbackTask:cleanup', 'CallbackTask']);
     expect(task.getParameters()).toEqual({ callback: 'cleanup', args: { days: 3 } });
   });
 
