@@ -1,3 +1,4 @@
+import { TaskqError } from '../../src/errors';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Knex } from 'knex';
 import type { Dialect } from './connection';
@@ -51,15 +52,27 @@ export class SqliteExecutor implements SqlExecutor {
   }
 
   async all<T>(sql: string, bindings: readonly SqlValue[] = []): Promise<T[]> {
-    return this.prepare(sql).all(...bindings) as T[];
+    try {
+      return this.prepare(sql).all(...bindings) as T[];
+    } catch (error) {
+      throw explained(error);
+    }
   }
 
   async run(sql: string, bindings: readonly SqlValue[] = []): Promise<number> {
-    return this.prepare(sql).run(...bindings).changes;
+    try {
+      return this.prepare(sql).run(...bindings).changes;
+    } catch (error) {
+      throw explained(error);
+    }
   }
 
   async batch(statements: readonly SqlStatement[]): Promise<number[]> {
-    return this.inTransaction.immediate(statements);
+    try {
+      return this.inTransaction.immediate(statements);
+    } catch (error) {
+      throw explained(error);
+    }
   }
 
   async close(): Promise<void> {
@@ -76,24 +89,50 @@ export class KnexExecutor implements SqlExecutor {
   ) {}
 
   async all<T>(sql: string, bindings: readonly SqlValue[] = []): Promise<T[]> {
-    return rowsOf<T>(this.dialect, await this.knex.raw(sql, bindings as Knex.RawBinding[]));
+    try {
+      return rowsOf<T>(this.dialect, await this.knex.raw(sql, bindings as Knex.RawBinding[]));
+    } catch (error) {
+      throw explained(error);
+    }
   }
 
   async run(sql: string, bindings: readonly SqlValue[] = []): Promise<number> {
-    return changesOf(this.dialect, await this.knex.raw(sql, bindings as Knex.RawBinding[]));
+    try {
+      return changesOf(this.dialect, await this.knex.raw(sql, bindings as Knex.RawBinding[]));
+    } catch (error) {
+      throw explained(error);
+    }
   }
 
   async batch(statements: readonly SqlStatement[]): Promise<number[]> {
-    return this.knex.transaction(async (trx) => {
-      const changes: number[] = [];
-      for (const s of statements) changes.push(changesOf(this.dialect, await trx.raw(s.sql, s.bindings as Knex.RawBinding[])));
-      return changes;
-    });
+    try {
+      return await this.knex.transaction(async (trx) => {
+        const changes: number[] = [];
+        for (const s of statements) changes.push(changesOf(this.dialect, await trx.raw(s.sql, s.bindings as Knex.RawBinding[])));
+        return changes;
+      });
+    } catch (error) {
+      throw explained(error);
+    }
   }
 
   async close(): Promise<void> {
     await this.knex.destroy();
   }
+}
+
+/** SQLite, PostgreSQL and MySQL's ways of saying a table does not exist. */
+const MISSING_TABLE = /no such table: (\S+)|relation "([^"]+)" does not exist|Table '([^']+)' doesn't exist/;
+
+/**
+ * A missing table means the containers were never created (or were dropped): say what to run,
+ * rather than pass on the database's words alone. Other errors go through as they are.
+ */
+function explained(error: unknown): unknown {
+  const match = error instanceof Error || (typeof error === 'object' && error !== null) ? MISSING_TABLE.exec(String((error as Error).message)) : null;
+  if (!match) return error;
+  const table = match[1] ?? match[2] ?? match[3];
+  return new TaskqError(`taskq's table ${table} does not exist in this database: run \`taskq initialize-queue\` (or await dispatcher.initialize()) first (${(error as Error).message})`);
 }
 
 function rowsOf<T>(dialect: 'postgres' | 'mysql', result: unknown): T[] {
