@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -62,6 +62,7 @@ export function findConfigFile(path?: string, cwd = process.cwd()): string {
   if (explicit) {
     const file = resolve(cwd, explicit);
     if (!existsSync(file)) throw new ConfigError(`Config file ${file} does not exist`);
+    if (statSync(file).isDirectory()) throw new ConfigError(`Config file ${file} is a folder: name the file (${CONFIG_FILE_NAMES.join(', ')})`);
     return file;
   }
   for (const name of CONFIG_FILE_NAMES) {
@@ -141,7 +142,7 @@ export async function loadConfig(path?: string, cwd = process.cwd()): Promise<Ta
       value = mod && typeof mod === 'object' && 'default' in mod ? mod.default : mod;
     }
   } catch (error) {
-    throw new ConfigError(`Config file ${file} could not be read: ${(error as Error).message}`);
+    throw new ConfigError(`Config file ${file} could not be read: ${reasonOf(error)}`);
   }
   const config = { ...parseConfig(value, file), baseDir: dirname(file) };
   const state = readState(config);
@@ -150,6 +151,23 @@ export async function loadConfig(path?: string, cwd = process.cwd()): Promise<Ta
     if (override) queue.broker = override;
   }
   return config;
+}
+
+/**
+ * What a module that failed to load threw, in one line: its message's first line (Node appends a
+ * require stack to it), or the thrown value itself when it is not an Error (`throw { code: 1 }`).
+ */
+function reasonOf(error: unknown): string {
+  if (error instanceof Error || (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string')) {
+    return ((error as Error).message || (error as Error).name || 'an error without a message').split('\n')[0];
+  }
+  let shown: string;
+  try {
+    shown = JSON.stringify(error) ?? String(error);
+  } catch {
+    shown = String(error);
+  }
+  return `it threw ${shown}, not an Error`;
 }
 
 /** A relative sqlite path is relative to the config file, not to wherever the CLI runs. */
@@ -171,8 +189,7 @@ async function loadTaskModule(spec: string, baseDir: string, source: string): Pr
   try {
     mod = extname(file) === '.mjs' ? ((await import(pathToFileURL(file).href)) as Record<string, unknown>) : (require(file) as Record<string, unknown>);
   } catch (error) {
-    const reason = ((error as Error).message ?? String(error)).split('\n')[0];
-    throw new ConfigError(`${source}: tasks: module "${spec}" could not be loaded: ${reason}`);
+    throw new ConfigError(`${source}: tasks: module "${spec}" could not be loaded: ${reasonOf(error)}`);
   }
   const exported = [...Object.values(mod), ...(mod.default && typeof mod.default === 'object' ? Object.values(mod.default) : [mod.default])];
   const found = exported.filter((v): v is TaskClass | CallbackDefinition => isTaskClass(v) || isCallbackDefinition(v));

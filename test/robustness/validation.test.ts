@@ -1,5 +1,8 @@
 /** Nonsense in code-level configuration is refused with a message that names it (issue 6). */
-import { AbstractTask, CallbackTask, ConfigError, InMemoryQueueBroker, InMemoryTaskLogBroker, Queue, QueueDispatcher, TaskLog, TaskRegistry, defineCallback, silentLogger } from '../../src';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AbstractTask, CallbackTask, ConfigError, InMemoryQueueBroker, InMemoryTaskLogBroker, Queue, QueueDispatcher, TaskLog, TaskRegistry, defineCallback, loadConfig, silentLogger } from '../../src';
 
 class SendEmail extends AbstractTask<{ to: string }> {
   static override taskName = 'SendEmail';
@@ -36,5 +39,28 @@ describe('the task registry', () => {
     // A subclass whose author forgot run(): TypeScript would stop it, JavaScript does not.
     const NoRun = class NoRun extends (AbstractTask as unknown as new (params: object) => object) {};
     expect(() => new TaskRegistry([NoRun as never])).toThrow('Task class NoRun has no run() method: implement run(ctx) to register it');
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'taskq-config-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a --config naming a folder says so in one line, without a require stack', async () => {
+    mkdirSync(join(dir, 'conf'));
+    await expect(loadConfig(join(dir, 'conf'))).rejects.toThrow(new ConfigError(`Config file ${join(dir, 'conf')} is a folder: name the file (taskq.config.json, taskq.config.js, taskq.config.cjs, taskq.config.mjs)`));
+  });
+
+  test.each([
+    ['a plain object', 'throw { code: 42 };', 'it threw {"code":42}, not an Error'],
+    ['a string', "throw 'nope';", 'it threw "nope", not an Error'],
+    ['an Error', "throw new Error('bad config\\nsecond line');", 'bad config'],
+  ])('a .cjs config that throws %s says what it threw', async (_what, body, reason) => {
+    const file = join(dir, 'taskq.config.cjs');
+    writeFileSync(file, body);
+    await expect(loadConfig(file)).rejects.toThrow(new ConfigError(`Config file ${file} could not be read: ${reason}`));
   });
 });
