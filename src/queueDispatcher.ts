@@ -13,6 +13,7 @@ import { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy'
 import type { TaskLog } from './taskLog/taskLog';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
 import { TaskRegistry } from './taskRegistry';
+import { checkTaskParams } from './taskParams';
 import { type DeliveryOutcome, type PreparedDelivery, TaskRunner, entryOf } from './taskRunner';
 import type { AbstractTask, TaskClass } from './task';
 import { TaskStatus } from './taskStatus';
@@ -183,6 +184,7 @@ export class QueueDispatcher {
       throw new TaskqError(`Task "${task.name}" is not registered with this dispatcher; add it to the "tasks" option`);
     }
     this.registry.bind(task);
+    checkTaskParams(task.logName, task.getParameters());
     if (options.label !== undefined) task.label = options.label;
     if (options.owner !== undefined) task.owner = options.owner;
     return this.queueFor(task, options.queue);
