@@ -5,6 +5,7 @@ import { enqueueCommand } from './commands/enqueue';
 import { initializeQueueCommand } from './commands/initializeQueue';
 import { runWorkerCommand } from './commands/runWorker';
 import { taskLogCommand } from './commands/taskLog';
+import { exitWhenFlushed, watchStdout } from './output';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -44,6 +45,8 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+watchStdout();
 // Exit once the command is done, even if a timed-out task that ignored its abort signal is still
-// holding the event loop open.
-void main(process.argv).then(() => process.exit(process.exitCode ?? 0));
+// holding the event loop open; but not before what it printed has drained (a pipe takes 64 KiB at
+// a time: exiting at once would cut the output there, with exit 0).
+void main(process.argv).then(() => exitWhenFlushed(Number(process.exitCode ?? 0)));

@@ -5,7 +5,11 @@ import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { ALL_STATUSES, TaskStatus } from '../../src/taskStatus';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { nonNegativeInt, oneOf, positiveInt } from '../options';
-import { printJson, printLine, printTable } from '../output';
+import { printJson, printLine, printTable, tableCell } from '../output';
+
+/** Widest label and report message in the --list table (one line per task; --get has them in full). */
+const LABEL_WIDTH = 40;
+const REPORT_WIDTH = 80;
 
 interface TaskLogOptions {
   stats?: boolean;
@@ -58,7 +62,11 @@ export function taskLogCommand(program: Command): void {
           filter.sort('createdAt', 'desc').sort('id', 'desc').limit(options.limit ?? 20).offset(options.offset ?? 0);
           const entries = await log.search(filter);
           if (options.json) printJson(entries);
-          else printTable(['id', 'task', 'status', 'label', 'created', 'report'], entries.map((e) => [e.id, e.taskName, e.status, e.label, e.createdAt.toISOString(), e.report?.message ?? '']));
+          else
+            printTable(
+              ['id', 'task', 'status', 'label', 'created', 'report'],
+              entries.map((e) => [e.id, tableCell(e.taskName, LABEL_WIDTH), e.status, tableCell(e.label, LABEL_WIDTH), e.createdAt.toISOString(), tableCell(e.report?.message, REPORT_WIDTH)]),
+            );
         } else {
           const id = (options.get ?? options.archive ?? options.cancel) as string;
           let entry: TaskLogEntry | null;
@@ -67,9 +75,10 @@ export function taskLogCommand(program: Command): void {
           else {
             entry = await log.get(id);
             if (!entry) {
+              // The reason is a log line (stderr); with --json, stdout still holds valid JSON: null.
               process.exitCode = 1;
               if (options.json) printJson(null);
-              else printLine(`No task ${id} in the task log`);
+              process.stderr.write(`taskq: no task ${id} in the task log\n`);
               return;
             }
           }

@@ -94,7 +94,11 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
   } catch {
     throw new ConfigError(`RDS connection "${parsed.display}" needs the ${driver} package: npm install ${driver}`);
   }
-  const instance = knex({ client: driver, connection: parsed.target, pool: { min: 0, max: 10 } });
+  // knex prints driver warnings ("Acquire connection error", "Connection Error: …") with console.log,
+  // on stdout, where they would corrupt a command's results (--json): they are logs, on stderr.
+  const toStderr = (message: unknown) => console.error(message);
+  const log = { warn: toStderr, error: toStderr, deprecate: toStderr, debug: toStderr };
+  const instance = knex({ client: driver, connection: parsed.target, pool: { min: 0, max: 10 }, log });
   return {
     dialect: parsed.dialect,
     display: parsed.display,
