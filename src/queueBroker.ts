@@ -14,6 +14,11 @@ export interface QueueBroker {
   readonly isSync: boolean;
   /** How many messages a worker asks for at a time (the `receive` option). */
   readonly receiveBatchSize: number;
+  /**
+   * True when the messages live inside this process only (the memory broker with sync: false,
+   * SQLite in memory): no other process can consume them, so the CLI refuses such a queue.
+   */
+  readonly processLocal?: boolean;
 
   /** Creates what `queue` needs (a table, an SQS queue). Idempotent. */
   createContainer(queue: string): Promise<void>;

@@ -33,6 +33,7 @@ export function enqueueCommand(program: Command): void {
     .option('--wait-timeout <ms>', 'with --wait: give up after this long (exit 1)', positiveInt('--wait-timeout'))
     .option('--json', 'print JSON')
     .action(async (name: string, options: EnqueueCliOptions, command: Command) => {
+      if (options.waitTimeout !== undefined && !options.wait) throw new ConfigError('--wait-timeout goes with --wait');
       let params: JsonValue = {};
       if (options.params !== undefined) {
         try {
@@ -44,14 +45,20 @@ export function enqueueCommand(program: Command): void {
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ dispatcher }) => {
         let task: AbstractTask<object>;
+        // A callback by its name (`shout`) or as the registry lists it (`CallbackTask:shout`).
+        const callback = name.startsWith(`${CallbackTask.taskName}:`) ? name.slice(CallbackTask.taskName.length + 1) : name;
         if (dispatcher.registry.has(name) && name !== CallbackTask.taskName) {
           if (!isJsonObject(params)) throw new ConfigError('--params must be a JSON object for a task class');
           const cls = dispatcher.registry.get(name) as unknown as new (params: object) => AbstractTask<object>;
           task = new cls(params);
-        } else if (dispatcher.registry.names().includes(`${CallbackTask.taskName}:${name}`)) {
-          task = CallbackTask.of(name, params);
+        } else if (dispatcher.registry.names().includes(`${CallbackTask.taskName}:${callback}`)) {
+          task = CallbackTask.of(callback, params);
         } else {
           throw new ConfigError(`Unknown task "${name}"; registered: ${dispatcher.registry.names().join(', ') || '(none)'}`);
+        }
+        const queue = dispatcher.queueFor(dispatcher.registry.bind(task), options.queue);
+        if (queue.broker.processLocal) {
+          throw new ConfigError(`queue "${queue.name}" keeps its messages inside one process (${queue.broker.type} ${JSON.stringify(queue.broker.describe())}): a task enqueued from the command line would never reach a worker. Use a broker other processes can reach (rds on a file or a server, sqs), or the sync memory broker`);
         }
         await dispatcher.enqueue(task, { label: options.label, owner: options.owner, queue: options.queue, delay: options.delay });
         if (!options.wait) {

@@ -53,10 +53,14 @@ export function initializeQueueCommand(program: Command): void {
         if (!options.broker) {
           if (options.receive) throw new ConfigError('--receive goes with --broker');
           await dispatcher.initialize();
-          const queues = dispatcher.getQueues().map((q) => ({ name: q.name, weight: q.weight, broker: q.broker.describe() }));
+          const queues = dispatcher.getQueues().map((q) => ({ name: q.name, weight: q.weight, broker: q.broker.describe(), processLocal: q.broker.processLocal === true }));
           if (options.json) printJson({ queues, taskLog: dispatcher.taskLog.broker.describe() });
           else {
-            for (const q of queues) printLine(`queue ${q.name} (weight ${q.weight}): ${q.broker.type} ready`);
+            for (const q of queues) {
+              // Nothing was made that another process could use: say so rather than "ready".
+              const state = q.processLocal ? 'process-local: its messages live only inside one process, so `taskq enqueue` and `taskq run-worker` refuse it' : 'ready';
+              printLine(`queue ${q.name} (weight ${q.weight}): ${q.broker.type} ${state}`);
+            }
             printLine(`task log: ${dispatcher.taskLog.broker.type} ready`);
           }
           return;

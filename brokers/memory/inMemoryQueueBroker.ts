@@ -36,11 +36,13 @@ export class InMemoryQueueBroker implements QueueBroker {
   readonly type = 'memory';
   readonly isSync: boolean;
   readonly receiveBatchSize: number;
+  readonly processLocal: boolean;
   private readonly queues = new Map<string, MemoryQueue>();
   private seq = 0;
 
   constructor(options: InMemoryQueueBrokerOptions = {}) {
     this.isSync = options.sync ?? true;
+    this.processLocal = !this.isSync;
     this.receiveBatchSize = options.receive ?? 100;
   }
 

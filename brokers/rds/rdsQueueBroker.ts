@@ -38,6 +38,7 @@ export class RdsQueueBroker implements QueueBroker {
   readonly type = 'rds';
   readonly isSync = false;
   readonly receiveBatchSize: number;
+  readonly processLocal: boolean;
   readonly table: string;
   private readonly client: RdsClient;
   private readonly insertSql = new SqlTextCache(
@@ -47,6 +48,7 @@ export class RdsQueueBroker implements QueueBroker {
   constructor(options: RdsQueueBrokerOptions = {}) {
     this.client = new RdsClient(options.connection);
     this.receiveBatchSize = options.receive ?? 5;
+    this.processLocal = this.client.connectionString === 'sqlite::memory:';
     this.table = checkTableName('table', options.table ?? 'taskq_messages');
   }
 
