@@ -1,4 +1,4 @@
-import { type TaskqConfig, createDispatcher, loadConfig } from '../src/config';
+import { type TaskqConfig, TaskModuleError, createDispatcher, loadConfig } from '../src/config';
 import { type LogLevel, createLogger } from '../src/logger';
 import type { QueueDispatcher } from '../src/queueDispatcher';
 
@@ -12,10 +12,22 @@ export interface CommandContext {
   dispatcher: QueueDispatcher;
 }
 
-/** Loads the config and builds its dispatcher; the dispatcher is closed after `fn`, whatever happens. */
-export async function withDispatcher<T>(global: GlobalOptions, fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
+/**
+ * Loads the config and builds its dispatcher; the dispatcher is closed after `fn`, whatever
+ * happens. With `tasksOptional` (commands that never run or enqueue a task), a tasks module that
+ * fails to load is a warning, not the end: the task log can still be read in an incident.
+ */
+export async function withDispatcher<T>(global: GlobalOptions, fn: (ctx: CommandContext) => Promise<T>, options: { tasksOptional?: boolean } = {}): Promise<T> {
   const config = await loadConfig(global.config);
-  const dispatcher = await createDispatcher(config, { logger: createLogger(global.logLevel) });
+  const logger = createLogger(global.logLevel);
+  let dispatcher;
+  try {
+    dispatcher = await createDispatcher(config, { logger });
+  } catch (error) {
+    if (!(options.tasksOptional && error instanceof TaskModuleError)) throw error;
+    logger.warn(`${error.message}; going on without the tasks, as this command does not need them`);
+    dispatcher = await createDispatcher(config, { logger, loadTasks: false });
+  }
   try {
     return await fn({ config, dispatcher });
   } finally {

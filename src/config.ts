@@ -189,7 +189,7 @@ async function loadTaskModule(spec: string, baseDir: string, source: string): Pr
   try {
     mod = extname(file) === '.mjs' ? ((await import(pathToFileURL(file).href)) as Record<string, unknown>) : (require(file) as Record<string, unknown>);
   } catch (error) {
-    throw new ConfigError(`${source}: tasks: module "${spec}" could not be loaded: ${reasonOf(error)}`);
+    throw new TaskModuleError(`${source}: tasks: module "${spec}" could not be loaded: ${reasonOf(error)}`);
   }
   const exported = [...Object.values(mod), ...(mod.default && typeof mod.default === 'object' ? Object.values(mod.default) : [mod.default])];
   const found = exported.filter((v): v is TaskClass | CallbackDefinition => isTaskClass(v) || isCallbackDefinition(v));
@@ -198,14 +198,22 @@ async function loadTaskModule(spec: string, baseDir: string, source: string): Pr
 }
 
 /** Builds the dispatcher a config describes: brokers, queues, task log and the task registry. */
-export async function createDispatcher(config: TaskqConfig, options: { logger?: Logger } = {}): Promise<QueueDispatcher> {
+/** A tasks module of the config that could not be loaded (a syntax error, a missing dependency). */
+export class TaskModuleError extends ConfigError {}
+
+/**
+ * `loadTasks: false` builds a dispatcher without the config's task modules, for commands that
+ * never run or enqueue a task (reading the log in an incident, when the tasks do not load).
+ */
+export async function createDispatcher(config: TaskqConfig, options: { logger?: Logger; loadTasks?: boolean } = {}): Promise<QueueDispatcher> {
   // baseDir is not a field of the file (the strict schema would refuse it): checked apart.
   const { baseDir: givenBaseDir, ...fields } = config;
   const checked = config.source ? config : { ...parseConfig(fields), baseDir: givenBaseDir };
   const baseDir = checked.baseDir ?? process.cwd();
   const source = checked.source ?? 'config';
   const tasks: (TaskClass | CallbackDefinition)[] = [];
-  for (const entry of checked.tasks ?? []) {
+  const loadTasks = options.loadTasks ?? true;
+  for (const entry of loadTasks ? (checked.tasks ?? []) : []) {
     if (typeof entry === 'string') tasks.push(...(await loadTaskModule(entry, baseDir, source)));
     else tasks.push(entry);
   }
@@ -216,7 +224,7 @@ export async function createDispatcher(config: TaskqConfig, options: { logger?: 
     defaultQueue: checked.defaultQueue,
     associations: checked.associations,
     taskLog,
-    tasks,
+    tasks: loadTasks ? tasks : undefined,
     strategy: checked.strategy,
     logger: options.logger,
   });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type Command } from 'commander';
 import { CallbackTask } from '../../src/callbackTask';
 import { ConfigError } from '../../src/errors';
@@ -10,6 +12,7 @@ import { printJson, printLine } from '../output';
 
 interface EnqueueCliOptions {
   params?: string;
+  paramsFile?: string;
   queue?: string;
   label?: string;
   owner?: string;
@@ -24,7 +27,8 @@ export function enqueueCommand(program: Command): void {
     .command('enqueue')
     .description('publish a registered task (or a registered callback, by its name)')
     .argument('<name>', 'task name')
-    .option('--params <json>', 'the task\'s params, a JSON object (for a callback: its argument, any JSON)')
+    .option('--params <json>', 'the task\'s params, a JSON object (for a callback: its argument, any JSON); - reads them from stdin')
+    .option('--params-file <file>', 'read the params JSON from a file (for payloads too large for an argument)')
     .option('--queue <name>', 'publish to this queue, whatever the associations say')
     .option('--label <label>', 'a label for the task log')
     .option('--owner <owner>', 'who the task is for, stored in the task log')
@@ -35,11 +39,13 @@ export function enqueueCommand(program: Command): void {
     .action(async (name: string, options: EnqueueCliOptions, command: Command) => {
       if (options.waitTimeout !== undefined && !options.wait) throw new ConfigError('--wait-timeout goes with --wait');
       let params: JsonValue = {};
-      if (options.params !== undefined) {
+      const text = await paramsText(options);
+      if (text !== undefined) {
+        const flag = options.paramsFile !== undefined ? `--params-file ${options.paramsFile}` : options.params === '-' ? '--params - (stdin)' : '--params';
         try {
-          params = JSON.parse(options.params) as JsonValue;
+          params = JSON.parse(text) as JsonValue;
         } catch (error) {
-          throw new ConfigError(`--params is not valid JSON: ${(error as Error).message}`);
+          throw new ConfigError(`${flag} is not valid JSON: ${(error as Error).message}`);
         }
       }
       const global = command.optsWithGlobals<GlobalOptions>();
@@ -77,4 +83,21 @@ export function enqueueCommand(program: Command): void {
         if (entry?.status !== TaskStatus.Completed) process.exitCode = 1;
       });
     });
+}
+
+/** The params' JSON text: from --params, from stdin with `--params -`, or from --params-file. */
+async function paramsText(options: EnqueueCliOptions): Promise<string | undefined> {
+  if (options.params !== undefined && options.paramsFile !== undefined) throw new ConfigError('give --params or --params-file, not both');
+  if (options.paramsFile !== undefined) {
+    try {
+      return readFileSync(resolve(options.paramsFile), 'utf8');
+    } catch (error) {
+      throw new ConfigError(`--params-file ${options.paramsFile} could not be read: ${(error as Error).message}`);
+    }
+  }
+  if (options.params !== '-') return options.params;
+  if (process.stdin.isTTY) throw new ConfigError('--params - reads the params from stdin, which is a terminal: pipe them in');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -46,6 +46,11 @@ export function taskLogCommand(program: Command): void {
       const actions = (['stats', 'list', 'get', 'archive', 'cancel'] as const).filter((a) => options[a] !== undefined);
       if (actions.length !== 1) throw new ConfigError(`task-log takes exactly one of --stats, --list, --get, --archive, --cancel${actions.length ? ` (got ${actions.map((a) => `--${a}`).join(', ')})` : ''}`);
       if (options.force && !options.archive && !options.cancel) throw new ConfigError('--force goes with --archive or --cancel');
+      // An option that does not apply to the chosen form would be ignored: refuse it instead.
+      const filters = (['status', 'name', 'owner'] as const).filter((o) => options[o] !== undefined);
+      if (filters.length && !options.list && !options.stats) throw new ConfigError(`--${filters[0]} goes with --list or --stats`);
+      const paging = (['limit', 'offset'] as const).filter((o) => options[o] !== undefined);
+      if (paging.length && !options.list) throw new ConfigError(`--${paging[0]} goes with --list`);
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ dispatcher }) => {
         const log = dispatcher.taskLog;
@@ -85,7 +90,7 @@ export function taskLogCommand(program: Command): void {
           if (options.json) printJson(entry);
           else printEntry(entry);
         }
-      });
+      }, { tasksOptional: true });
     });
 }
 

@@ -67,11 +67,15 @@ describe('taskq CLI usage and config errors', () => {
     [JSON.stringify({ queues: [{ name: 'a', broker: { type: 'memory' } }], associations: { X: 'zzz' } }), /associations\.X: unknown queue "zzz"/],
     [JSON.stringify({ queues: [{ name: 'a', broker: { type: 'memory' } }, { name: 'a', broker: { type: 'memory' } }] }), /queues\[1\]\.name: queue "a" is defined twice/],
     [JSON.stringify({ queues: [{ name: '../../etc', broker: { type: 'memory' } }] }), /Invalid queue name "\.\.\/\.\.\/etc"/],
-    [JSON.stringify({ queues: [{ name: 'a', broker: { type: 'memory' } }], tasks: ['./missing.js'] }), /tasks: module "\.\/missing\.js" could not be loaded/],
     [JSON.stringify({ queues: [{ name: 'a', broker: { type: 'rds', connection: 'oracle://x' } }] }), /is not one of sqlite:PATH, postgres/],
   ])('bad config %s → one line naming the field, exit 2', async (config, pattern) => {
     project.writeConfig(config);
     expectUsageError(await project.run(['task-log', '--stats']), pattern);
+  });
+
+  test('a tasks module that cannot be loaded → one line naming it, exit 2 (for commands that need the tasks)', async () => {
+    project.writeConfig(JSON.stringify({ queues: [{ name: 'a', broker: { type: 'memory' } }], tasks: ['./missing.js'] }));
+    expectUsageError(await project.run(['enqueue', 'Hello']), /tasks: module "\.\/missing\.js" could not be loaded/);
   });
 });
 
