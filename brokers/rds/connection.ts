@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import type BetterSqlite3 from 'better-sqlite3';
 import { dirname, resolve } from 'node:path';
 import knex, { type Knex } from 'knex';
 import { ConfigError } from '../../src/errors';
@@ -50,6 +51,26 @@ export interface RdsConnection {
 }
 
 /**
+ * Creates the folder of a SQLite file, one level at a time from the nearest one that exists.
+ * Not mkdirSync's recursive mode: under /proc it loops forever instead of failing.
+ */
+function makeFolder(display: string, folder: string): void {
+  const missing: string[] = [];
+  for (let dir = folder; !existsSync(dir); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw new ConfigError(`RDS connection "${display}": cannot create the folder ${dir} for the database file: ${(error as Error).message}`);
+    }
+  }
+}
+
+/**
  * Epoch ms on the database's clock. SQLite's is the host's (the file is local); 'now' is fixed
  * within one statement there, as statement_timestamp() is in PostgreSQL and NOW(3) in MySQL.
  */
@@ -68,9 +89,14 @@ const shared = new Map<string, Shared>();
 
 function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
   if (parsed.dialect === 'sqlite') {
-    if (parsed.target !== ':memory:') mkdirSync(dirname(parsed.target), { recursive: true });
+    if (parsed.target !== ':memory:') makeFolder(parsed.display, dirname(parsed.target));
     const Database = require('better-sqlite3') as typeof import('better-sqlite3');
-    const db = new Database(parsed.target);
+    let db: BetterSqlite3.Database;
+    try {
+      db = new Database(parsed.target);
+    } catch (error) {
+      throw new ConfigError(`RDS connection "${parsed.display}": cannot open the database file ${parsed.target}: ${(error as Error).message}`);
+    }
     // WAL lets readers run beside the writer; busy_timeout makes other processes wait for the
     // write lock instead of failing at once; NORMAL syncs at checkpoints, not at every commit.
     db.pragma('journal_mode = WAL');
