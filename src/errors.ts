@@ -43,3 +43,23 @@ export class TaskTimeoutError extends TaskqError {
 
 /** A run whose task-log lease its worker no longer holds: taken over, cancelled, or not renewed in time. */
 export class LeaseLostError extends TaskqError {}
+
+/**
+ * A run whose task was cancelled (or archived) by force while it ran: its lease is lost like a
+ * takeover's, but nothing will run the task again, so the run is over (it counts towards a
+ * worker's `limit`).
+ */
+export class TaskCancelledError extends LeaseLostError {}
+
+/**
+ * A run failed by its own background code: an uncaught exception or unhandled rejection that
+ * the process traced back to the run (see installWorkerProcessHandlers). `error` is what was thrown.
+ */
+export class TaskFaultError extends TaskqError {
+  constructor(
+    message: string,
+    readonly error: unknown,
+  ) {
+    super(message);
+  }
+}

@@ -25,3 +25,4 @@ export type { JsonValue, JsonObject } from './json';
 export { InMemoryQueueBroker, InMemoryTaskLogBroker } from '../brokers/memory';
 export { RdsQueueBroker, RdsTaskLogBroker } from '../brokers/rds';
 export { installWorkerSignals } from './signals';
+export { installWorkerProcessHandlers, type WorkerProcessOptions, type WorkerProcessHandlers } from './workerProcess';

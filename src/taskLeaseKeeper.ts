@@ -1,7 +1,8 @@
-import { LeaseLostError } from './errors';
+import { LeaseLostError, TaskCancelledError } from './errors';
 import type { Logger } from './logger';
 import type { RunContext } from './runContext';
 import type { TaskLog } from './taskLog/taskLog';
+import { TaskStatus } from './taskStatus';
 
 /** One run's lease, as `hold` returns it; `drop` it when the run is over. */
 export interface HeldLease {
@@ -88,16 +89,36 @@ export class TaskLeaseKeeper {
       // A lease that lapsed (the event loop was blocked) is still ours if no one claimed the task
       // meanwhile: the renewal says so, by the attempt.
       const kept = new Set(await this.taskLog.renewLeases(this.workerId, batch.map((l) => ({ id: l.taskId, attempt: l.attempt })), this.leaseMs));
+      const lost: HeldLease[] = [];
       for (const lease of batch) {
         if (lease.dropped) continue;
         if (kept.has(lease.taskId)) lease.heldUntil = sentAt + this.leaseMs;
-        else lease.ctx.abort(new LeaseLostError(`Task ${lease.taskId} was cancelled or taken over by another worker`));
+        else lost.push(lease);
       }
+      // Rare (a forced cancel or archive, a takeover): one lookup per lost lease tells which, as
+      // a cancelled run is over while a taken-over one is another worker's now.
+      await Promise.all(lost.map((lease) => this.abortLost(lease)));
     } catch (error) {
       this.logger.warn(`task lease renewal failed: ${(error as Error).message}`, { workerId: this.workerId });
       this.abortExpired();
     } finally {
       this.renewing = false;
+    }
+  }
+
+  /** Aborts a run whose renewal no longer holds its claim, saying whether it was cancelled by force or taken over. */
+  private async abortLost(lease: HeldLease): Promise<void> {
+    let status: TaskStatus | null = null;
+    try {
+      status = await this.taskLog.getStatus(lease.taskId);
+    } catch {
+      // Unknown: treated as a takeover (the run is not counted as over).
+    }
+    if (lease.dropped || lease.ctx.aborted) return;
+    if (status === TaskStatus.Cancelled || status === TaskStatus.Archived) {
+      lease.ctx.abort(new TaskCancelledError(`Task ${lease.taskId} was ${status} by force while it ran`));
+    } else {
+      lease.ctx.abort(new LeaseLostError(`Task ${lease.taskId} was cancelled or taken over by another worker`));
     }
   }
 

@@ -41,7 +41,10 @@ export interface WorkerOptions {
 }
 
 export interface WorkerStats {
-  /** Runs finished (completed, failed, retried or waiting on children). */
+  /**
+   * Runs finished (completed, failed, retried or waiting on children), and runs aborted because
+   * their task was cancelled or archived by force (counted here only).
+   */
   processed: number;
   completed: number;
   failed: number;
@@ -276,7 +279,9 @@ export class Worker {
     if (outcome === 'completed' || outcome === 'child_running') this.stats.completed++;
     else if (outcome === 'failed') this.stats.failed++;
     else if (outcome === 'retry') this.stats.retried++;
-    else return;
+    // A run aborted by a forced cancel is over (nothing runs the task again): it counts towards
+    // `limit`. One that lost its lease to another worker is not over, and does not.
+    else if (outcome !== 'cancelled') return;
     this.stats.processed++;
   }
 

@@ -1,6 +1,7 @@
 import { type Command } from 'commander';
 import { installWorkerSignals } from '../../src/signals';
 import { Worker } from '../../src/worker';
+import { installWorkerProcessHandlers } from '../../src/workerProcess';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { nonNegativeInt, positiveInt } from '../options';
 import { printJson } from '../output';
@@ -12,6 +13,7 @@ interface RunWorkerOptions {
   prefetch?: number;
   leaseMs?: number;
   json?: boolean;
+  exitOnUncaught?: boolean;
 }
 
 export function runWorkerCommand(program: Command): void {
@@ -24,17 +26,27 @@ export function runWorkerCommand(program: Command): void {
     .option('--prefetch <n>', 'messages held unstarted beyond the free slots (default 0)', nonNegativeInt('--prefetch'))
     .option('--lease-ms <ms>', 'how long a task stays ours without renewal; a crashed worker\'s tasks run again after it (default 30000)', positiveInt('--lease-ms'))
     .option('--json', 'print the final stats as JSON')
-    .addHelpText('after', '\nSignals: SIGTERM, SIGINT, SIGQUIT finish running tasks then exit 0; SIGUSR2 pauses; SIGCONT resumes.')
+    .option('--exit-on-uncaught', 'on an uncaught exception or unhandled rejection, stop gracefully then exit 1 (default: log it, fail its task when known, keep working)')
+    .addHelpText(
+      'after',
+      '\nSignals: SIGTERM, SIGINT, SIGQUIT finish running tasks then exit 0; SIGUSR2 pauses; SIGCONT resumes.' +
+        '\nA task calling process.exit() is logged and makes the worker exit non-zero (1 for process.exit(0)).',
+    )
     .action(async (options: RunWorkerOptions, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ dispatcher }) => {
         const worker = new Worker(dispatcher, { queue: options.queue, limit: options.limit, concurrency: options.concurrency, prefetch: options.prefetch, leaseMs: options.leaseMs });
-        const removeSignals = installWorkerSignals(worker, dispatcher.logger);
+        const handlers = installWorkerProcessHandlers(worker, dispatcher.logger, { exitOnUncaught: options.exitOnUncaught });
+        const removeSignals = installWorkerSignals(worker, dispatcher.logger, (code) => {
+          handlers.allowExit();
+          process.exit(code);
+        });
         try {
           const stats = await worker.run();
           if (options.json) printJson(stats);
         } finally {
           removeSignals();
+          handlers.remove();
         }
       });
     });
