@@ -1,4 +1,5 @@
 import { type Command } from 'commander';
+import { ConfigError } from '../../src/errors';
 import { installWorkerSignals } from '../../src/signals';
 import { Worker } from '../../src/worker';
 import { installWorkerProcessHandlers } from '../../src/workerProcess';
@@ -35,6 +36,12 @@ export function runWorkerCommand(program: Command): void {
     .action(async (options: RunWorkerOptions, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ dispatcher }) => {
+        // A worker process cannot receive what other processes put on a queue that lives inside one.
+        const consumed = options.queue ? [dispatcher.getQueue(options.queue)] : dispatcher.getQueues().filter((q) => !q.isSync());
+        const local = consumed.filter((q) => q.broker.processLocal);
+        if (local.length > 0) {
+          throw new ConfigError(`${local.map((q) => `queue "${q.name}"`).join(', ')} ${local.length > 1 ? 'keep their' : 'keeps its'} messages inside one process (${local[0].broker.type}): a worker started from the command line would never receive a task enqueued elsewhere. Use a broker other processes can reach (rds on a file or a server, sqs)`);
+        }
         const worker = new Worker(dispatcher, { queue: options.queue, limit: options.limit, concurrency: options.concurrency, prefetch: options.prefetch, leaseMs: options.leaseMs });
         const handlers = installWorkerProcessHandlers(worker, dispatcher.logger, { exitOnUncaught: options.exitOnUncaught });
         const removeSignals = installWorkerSignals(worker, dispatcher.logger, (code) => {

@@ -1,4 +1,4 @@
-/** `taskq enqueue` refuses what no process could ever run, and takes the names it lists (issue 6, points 2, 5, 6). */
+/** `taskq enqueue` and `run-worker` refuse what no other process could ever see; enqueue takes the names it lists (issue 6, points 2, 5, 6). */
 import { CliProject } from '../helpers/cliProject';
 
 const processLocalQueues: [string, object][] = [
@@ -21,6 +21,14 @@ describe.each(processLocalQueues)('a queue on %s', (_what, broker) => {
     const result = await project.run(['initialize-queue']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^queue standard \(weight 1\): \w+ process-local: its messages live only inside one process/m);
+  });
+
+  test('run-worker refuses it with one line naming the queue and why', async () => {
+    await project.run(['initialize-queue']);
+    const result = await project.run(['run-worker', '--limit=1']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/queue "standard" keeps its messages inside one process .*: a worker started from the command line would never receive a task enqueued elsewhere/);
   });
 
   test('enqueue refuses it with one line naming the queue and why; nothing is logged', async () => {
