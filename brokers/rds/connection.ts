@@ -109,7 +109,7 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
       dialect: 'sqlite',
       display: parsed.display,
       knex: knex({ client: 'better-sqlite3', useNullAsDefault: true }),
-      exec: new SqliteExecutor(db),
+      exec: new SqliteExecutor(db, parsed.target === ':memory:' ? undefined : parsed.target),
       now: DATABASE_NOW.sqlite,
       quote: (id) => `"${id}"`,
     };

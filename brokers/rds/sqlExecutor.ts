@@ -1,4 +1,5 @@
 import { TaskqError } from '../../src/errors';
+import { statSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Knex } from 'knex';
 import type { Dialect } from './connection';
@@ -37,11 +38,45 @@ export class SqliteExecutor implements SqlExecutor {
   /** Made once: better-sqlite3 builds a transaction wrapper per call to transaction(), a fifth of a small batch's time. */
   private readonly inTransaction: BetterSqlite3.Transaction<(statements: readonly SqlStatement[]) => number[]>;
 
-  constructor(private readonly db: BetterSqlite3.Database) {
+  private readonly file?: { path: string; ino: number; dev: number };
+  private checkedAt = 0;
+
+  /** `path`: the database file, watched so that its deletion or replacement is noticed. */
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    path?: string,
+  ) {
     this.inTransaction = db.transaction((statements: readonly SqlStatement[]) => statements.map((s) => this.prepare(s.sql).run(...s.bindings).changes));
+    if (path) {
+      const { ino, dev } = statSync(path);
+      this.file = { path, ino, dev };
+    }
+  }
+
+  /**
+   * A SQLite file deleted (or replaced) under an open handle keeps working on the deleted inode:
+   * a worker would poll it forever while new tasks go to the new file. Checked at most once a
+   * second, and every statement fails loudly from then on.
+   */
+  private checkFile(): void {
+    if (!this.file) return;
+    const now = Date.now();
+    if (now - this.checkedAt < 1_000) return;
+    this.checkedAt = now;
+    let current: { ino: number; dev: number } | undefined;
+    try {
+      current = statSync(this.file.path);
+    } catch {
+      current = undefined;
+    }
+    if (!current || current.ino !== this.file.ino || current.dev !== this.file.dev) {
+      this.checkedAt = 0;
+      throw new TaskqError(`The SQLite database file ${this.file.path} was ${current ? 'replaced' : 'deleted'} while this process had it open: restart the process to use ${current ? 'the new file' : 'a new one'}`);
+    }
   }
 
   private prepare(sql: string): BetterSqlite3.Statement {
+    this.checkFile();
     let statement = this.statements.get(sql);
     if (!statement) {
       if (this.statements.size >= STATEMENT_CACHE) this.statements.clear();
