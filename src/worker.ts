@@ -264,7 +264,8 @@ export class Worker {
         (error: unknown) => {
           // The log or broker failed mid-delivery (database down): the lease runs out and the
           // message is delivered again, so nothing is lost.
-          this.logger.error(`task delivery failed: ${(error as Error).message}`, { queue: queue.name, messageId: message.id });
+          // The real cause goes in the log here: the task log could not take it.
+          this.logger.error(`task ${message.taskId ?? '(unknown id)'}: its delivery failed, its result (if it ran) could not be recorded; it runs again once its lease ends: ${(error as Error).message}`, { queue: queue.name, messageId: message.id, taskId: message.taskId, cause: (error as Error).message });
         },
       )
       .finally(() => {
