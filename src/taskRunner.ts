@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { TaskCancelledError, TaskFaultError, TaskTimeoutError, UnknownTaskError } from './errors';
+import { LeaseLostError, TaskCancelledError, TaskFaultError, TaskTimeoutError, UnknownTaskError } from './errors';
 import type { JsonValue } from './json';
 import type { Logger } from './logger';
 import type { Queue } from './queue';
@@ -159,11 +159,8 @@ export class TaskRunner {
   }
 
   private async run(queue: Queue, task: AbstractTask<object>, message: TaskMessage, attempt: number, stalls: number, claimedAt: number, handle: MessageHandle): Promise<DeliveryOutcome> {
-    const { taskLog, workerId, logger } = this.options;
-    const cls = task.constructor as TaskClass;
     const started = performance.now();
     const ctx = new RunContext(task, attempt, message.previousResult, this.contextDeps);
-    const holder = { workerId, attempt };
     const lease = this.leases.hold(task.id, attempt, ctx, claimedAt);
 
     let report: Report;
@@ -181,8 +178,31 @@ export class TaskRunner {
       failed = true;
     } finally {
       if (state) state.ended = true;
+    }
+    // The lease is kept until the result is written (or given up): see finalWrite.
+    try {
+      return await this.record(queue, task, message, attempt, stalls, started, ctx, report, failed, handle);
+    } finally {
       this.leases.drop(lease);
     }
+  }
+
+  /** Writes a run's outcome to the log, then acknowledges or releases its message. */
+  private async record(
+    queue: Queue,
+    task: AbstractTask<object>,
+    message: TaskMessage,
+    attempt: number,
+    stalls: number,
+    started: number,
+    ctx: RunContext,
+    report: Report,
+    failed: boolean,
+    handle: MessageHandle,
+  ): Promise<DeliveryOutcome> {
+    const { taskLog, workerId, logger } = this.options;
+    const cls = task.constructor as TaskClass;
+    const holder = { workerId, attempt };
     // Serialised once, before any write, the same for every broker: a result that is not JSON
     // (a BigInt, a cycle) is a failed run that says so, not a write that fails and a rerun.
     let reportJson: string;
@@ -217,7 +237,7 @@ export class TaskRunner {
     // Runs that stalled (their worker died) are not failures of the task: they do not use up
     // its attempts. maxStalls bounds them instead.
     if (failed && retryable && attempt - stalls < message.maxAttempts) {
-      const moved = await this.finalWrite(task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, report: reportJson });
+      const moved = await this.finalWrite(ctx, task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, report: reportJson });
       if (!moved) {
         await handle.release(0);
         return done('lost-lease');
@@ -227,7 +247,7 @@ export class TaskRunner {
     }
 
     const to = failed ? TaskStatus.Failed : ctx.children > 0 ? TaskStatus.ChildRunning : TaskStatus.Completed;
-    const changed = await this.finalWrite(task.id, { from: [TaskStatus.Running], to, holder, report: reportJson, finished: to !== TaskStatus.ChildRunning });
+    const changed = await this.finalWrite(ctx, task.id, { from: [TaskStatus.Running], to, holder, report: reportJson, finished: to !== TaskStatus.ChildRunning });
     if (!changed) {
       await handle.release(0);
       return done('lost-lease');
@@ -239,14 +259,17 @@ export class TaskRunner {
   }
 
   /**
-   * A run's result is written again when the log fails for a moment: the run is over, and losing
-   * its result to a blip would run it again. A write that went through but whose answer was lost
-   * is harmless to repeat: the compare-and-set then finds the status moved and says so.
+   * A run's result is written again while the log fails, with back-off, for as long as a lease
+   * lasts: the run is over, and losing its result to a blip would run it again. The lease is kept
+   * (renewed) meanwhile, so no other worker takes the task over; once the run has lost it, the
+   * write could not apply anyway. A write that went through but whose answer was lost is
+   * harmless to repeat: the compare-and-set then finds the status moved and says so.
    */
-  private finalWrite(id: string, change: StatusChange): Promise<boolean> {
+  private finalWrite(ctx: RunContext, id: string, change: StatusChange): Promise<boolean> {
     return this.options.taskLog.changeStatus(id, change).catch(async (error: unknown) => {
-      for (const delay of FINAL_WRITE_RETRIES_MS) {
-        await new Promise((resolve) => setTimeout(resolve, delay));
+      const giveUpAt = performance.now() + this.options.leaseMs;
+      for (let i = 0; performance.now() < giveUpAt && !(ctx.abortReason instanceof LeaseLostError); i++) {
+        await new Promise((resolve) => setTimeout(resolve, FINAL_WRITE_RETRIES_MS[Math.min(i, FINAL_WRITE_RETRIES_MS.length - 1)]));
         try {
           return await this.options.taskLog.changeStatus(id, change);
         } catch (again) {
@@ -396,7 +419,7 @@ function toReport(result: TaskResult): Report {
 }
 
 /** Waits before each retry of a run's final write. */
-const FINAL_WRITE_RETRIES_MS = [100, 500, 2_000];
+const FINAL_WRITE_RETRIES_MS = [100, 250, 500, 1_000, 2_000];
 
 function withTimeout<T>(run: Promise<T> | T, timeout: number | null, ctx: RunContext): Promise<T> | T {
   return timeout ? raceTimeout(run, timeout, ctx) : run;
