@@ -65,3 +65,14 @@ test('--params-file that cannot be read, or given with --params, is one clear us
   expect(both.code).toBe(2);
   expect(both.stderr).toMatch(/give --params or --params-file, not both/);
 });
+
+test.each([
+  ['a plain object', 'throw { code: 42 };', /could not be read: it threw \{"code":42\}, not an Error/],
+  ['an Error', "throw new Error('bad config');", /could not be read: bad config/],
+])('a .mjs config that throws %s says what it threw, exit 2', async (_what, body, reason) => {
+  project.writeConfig(body, 'taskq.config.mjs');
+  const result = await project.run(['task-log', '--stats', '--config', 'taskq.config.mjs']);
+  expect(result.code).toBe(2);
+  expect(result.stderr).toMatch(reason);
+  expect(result.stderr).not.toMatch(/undefined/);
+});

@@ -63,4 +63,5 @@ describe('loadConfig', () => {
     writeFileSync(file, body);
     await expect(loadConfig(file)).rejects.toThrow(new ConfigError(`Config file ${file} could not be read: ${reason}`));
   });
+
 });
