@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { LeaseLostError, TaskCancelledError, TaskFaultError, TaskTimeoutError, UnknownTaskError } from './errors';
 import type { JsonValue } from './json';
 import type { Logger } from './logger';
@@ -11,6 +10,7 @@ import type { StatusChange } from './taskLog/taskLogBroker';
 import { type TaskMessage, decodeTaskMessage, peekTaskId } from './taskMessage';
 import type { TaskRegistry } from './taskRegistry';
 import { RunContext, type RunContextDeps } from './runContext';
+import { RunState, tracingRuns } from './runTracing';
 import { type AbstractTask, type TaskClass, type TaskResult, backoffDelay } from './task';
 import { TaskStatus } from './taskStatus';
 import { TaskLeaseKeeper } from './taskLeaseKeeper';
@@ -168,9 +168,9 @@ export class TaskRunner {
     // While traced (a worker process with its fault handlers), the run's async context names it:
     // an uncaught error from its background code is traced back to it (runningTask()) and can
     // fail it.
-    const state = tracedRuns > 0 ? new RunState(task.id, task.logName, attempt, queue.name, ctx) : undefined;
+    const state = tracingRuns() ? new RunState(task.id, task.logName, attempt, queue.name, ctx) : undefined;
     try {
-      const result = state ? state.guard(runs.run(state, runTask, task, ctx)) : task.run(ctx);
+      const result = state ? state.start(task) : task.run(ctx);
       report = toReport(await withTimeout(result, message.timeout, ctx));
       failed = report.type === 'error';
     } catch (error) {
@@ -309,84 +309,6 @@ export class TaskRunner {
     this.options.logger.error(`${taskName} ${id} failed: ${report.message}`, { taskId: id, task: taskName, status: 'failed', queue: queue.name });
     return 'failed';
   }
-}
-
-/** The run whose async context an uncaught error was thrown in (installWorkerProcessHandlers). */
-export interface RunningTask {
-  readonly taskId: string;
-  readonly taskName: string;
-  readonly attempt: number;
-  readonly queue: string;
-  /** True once the run's outcome is decided: a fault no longer changes it. */
-  readonly ended: boolean;
-  /**
-   * Fails the run with `error` unless it has ended: aborts its signal and stops waiting for it,
-   * as a timeout does. Returns whether the run was failed.
-   */
-  fail(error: TaskFaultError): boolean;
-}
-
-class RunState implements RunningTask {
-  ended = false;
-  private reject?: (error: unknown) => void;
-
-  constructor(
-    readonly taskId: string,
-    readonly taskName: string,
-    readonly attempt: number,
-    readonly queue: string,
-    private readonly ctx: RunContext,
-  ) {}
-
-  /** The run's result, or the fault that fails it first. A run that returned synchronously cannot fault first. */
-  guard<T>(run: Promise<T> | T): Promise<T> | T {
-    if (!(run instanceof Promise)) return run;
-    return new Promise<T>((resolve, reject) => {
-      this.reject = reject;
-      run.then(resolve, reject);
-    });
-  }
-
-  fail(error: TaskFaultError): boolean {
-    if (this.ended || !this.reject) return false;
-    this.ctx.abort(error);
-    this.reject(error);
-    return true;
-  }
-}
-
-/** The async context of every run, from its start to its background code's last callback. */
-const runs = new AsyncLocalStorage<RunState>();
-/**
- * Runs are traced only while someone listens (installWorkerProcessHandlers): on Node 20 an
- * AsyncLocalStorage in use tracks every promise of the process, which costs the sync queue's
- * hot path about a quarter of its throughput.
- */
-let tracedRuns = 0;
-
-/** Starts tracing runs (runningTask()); returns the function that stops it. */
-export function traceRuns(): () => void {
-  tracedRuns++;
-  let stopped = false;
-  return () => {
-    if (stopped) return;
-    stopped = true;
-    if (--tracedRuns === 0) runs.disable();
-  };
-}
-
-function runTask(task: AbstractTask<object>, ctx: RunContext): Promise<TaskResult> | TaskResult {
-  return task.run(ctx);
-}
-
-/**
- * The task run whose code (its own or its background callbacks and promises) is executing now,
- * or undefined outside any run (or while runs are not traced: see traceRuns). In an 'uncaughtException' or 'unhandledRejection' handler it
- * names the run the error came from, when Node kept the error's async context (it does for
- * timers, I/O callbacks and promise rejections).
- */
-export function runningTask(): RunningTask | undefined {
-  return runs.getStore();
 }
 
 export function entryOf(task: AbstractTask<object>, message: TaskMessage, queue: Queue, status: TaskStatus): NewTaskLogEntry {

@@ -1,6 +1,6 @@
 import { TaskFaultError } from './errors';
 import type { LogFields, Logger } from './logger';
-import { runningTask, traceRuns } from './taskRunner';
+import { runningTask, traceRuns } from './runTracing';
 import type { Worker } from './worker';
 
 export interface WorkerProcessOptions {
