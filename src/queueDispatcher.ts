@@ -238,7 +238,7 @@ export class QueueDispatcher {
   }
 
   /** The task's message; `options` passed checkEnqueueOptions, `settings` are the task's (checked) values. */
-  private messageOf(task: AbstractTask<object>, options: EnqueueOptions, settings: TaskSettings = taskSettings(task, options)): TaskMessage {
+  private messageOf(task: AbstractTask<object>, options: EnqueueOptions, settings: TaskSettings): TaskMessage {
     const message: TaskMessage = {
       v: 1,
       id: task.id,

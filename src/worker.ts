@@ -94,14 +94,15 @@ export class Worker {
     private readonly dispatcher: QueueDispatcher,
     options: WorkerOptions = {},
   ) {
-    const positive = (name: string, value: number | undefined, fallback: number): number => {
+    const atLeast = (min: number, integer: boolean) => (name: string, value: number | undefined, fallback: number): number => {
       const v = value ?? fallback;
-      if (!Number.isInteger(v) || v < 1) throw new ConfigError(`Worker option ${name} must be an integer >= 1, got ${String(value)}`);
+      if (!(integer ? Number.isInteger(v) : Number.isFinite(v)) || v < min) throw new ConfigError(`Worker option ${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${String(value)}`);
       return v;
     };
+    const positive = atLeast(1, true);
+    const nonNegative = atLeast(0, false);
     this.concurrency = positive('concurrency', options.concurrency, 1);
-    this.prefetch = options.prefetch ?? 0;
-    if (!Number.isInteger(this.prefetch) || this.prefetch < 0) throw new ConfigError(`Worker option prefetch must be an integer >= 0, got ${String(options.prefetch)}`);
+    this.prefetch = atLeast(0, true)('prefetch', options.prefetch, 0);
     this.leaseMs = positive('leaseMs', options.leaseMs, 30_000);
     if (this.leaseMs < MIN_LEASE_MS) throw new ConfigError(`Worker option leaseMs must be at least ${MIN_LEASE_MS} ms (it is renewed every third of it), got ${this.leaseMs}`);
     this.idleMinMs = positive('idleMinMs', options.idleMinMs, 5);
@@ -116,11 +117,8 @@ export class Worker {
     }
     this.logger = options.logger ?? dispatcher.logger;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    const grace = options.unknownTaskGraceMs ?? 5 * 60_000;
-    if (!Number.isFinite(grace) || grace < 0) throw new ConfigError(`Worker option unknownTaskGraceMs must be a number >= 0, got ${String(options.unknownTaskGraceMs)}`);
-    this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger, grace);
-    this.lostTaskAfterMs = options.lostTaskAfterMs ?? 3_600_000;
-    if (!Number.isFinite(this.lostTaskAfterMs) || this.lostTaskAfterMs < 0) throw new ConfigError(`Worker option lostTaskAfterMs must be a number >= 0, got ${String(options.lostTaskAfterMs)}`);
+    this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger, nonNegative('unknownTaskGraceMs', options.unknownTaskGraceMs, 5 * 60_000));
+    this.lostTaskAfterMs = nonNegative('lostTaskAfterMs', options.lostTaskAfterMs, 3_600_000);
   }
 
   get status(): WorkerState {

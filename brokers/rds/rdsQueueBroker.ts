@@ -7,7 +7,7 @@ import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createMessagesTable } from './schema';
 import { type ClaimedRow, claimMessages } from './sql/claimMessages';
-import type { SqlStatement } from './sqlExecutor';
+import { type SqlStatement, runStatements } from './sqlExecutor';
 
 export interface RdsQueueBrokerOptions {
   /** `sqlite:PATH` (default `sqlite:./taskq.db`), `postgres://…`, `mysql://…`. */
@@ -20,8 +20,8 @@ export interface RdsQueueBrokerOptions {
 
 /** Rows per INSERT: far below SQLite's 32,766 bound parameters (5 a row). */
 const INSERT_CHUNK = 500;
-/** Receipts per lease-extending UPDATE. */
-const EXTEND_CHUNK = 200;
+/** Ids or receipts per UPDATE or SELECT … IN (…). */
+const ID_CHUNK = 200;
 
 function toReceived(row: ClaimedRow): ReceivedMessage {
   return { id: String(row.id), taskId: row.task_id, body: row.body, receiveCount: Number(row.receive_count), receipt: `${row.id}:${row.receive_count}` };
@@ -78,9 +78,7 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   async pushMany(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    const statements = this.insertStatements(queue, messages);
-    if (statements.length === 1) await this.db.exec.run(statements[0].sql, statements[0].bindings);
-    else if (statements.length > 1) await this.db.exec.batch(statements);
+    await runStatements(this.db.exec, this.insertStatements(queue, messages));
   }
 
   /**
@@ -129,8 +127,8 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   async extendLease(queue: string, messages: readonly ReceivedMessage[], leaseMs: number): Promise<void> {
-    for (let i = 0; i < messages.length; i += EXTEND_CHUNK) {
-      const receipts = messages.slice(i, i + EXTEND_CHUNK).map((m) => parseReceipt(m.receipt));
+    for (let i = 0; i < messages.length; i += ID_CHUNK) {
+      const receipts = messages.slice(i, i + ID_CHUNK).map((m) => parseReceipt(m.receipt));
       // Only messages still leased: one released meanwhile (with its retry backoff) stays released.
       await this.db.exec.run(
         `UPDATE ${this.t} SET visible_at = ${this.db.now} + ?, reserved_until = ${this.db.now} + ? WHERE queue = ? AND reserved_until IS NOT NULL AND (${receipts.map(() => '(id = ? AND receive_count = ?)').join(' OR ')})`,
@@ -157,8 +155,8 @@ export class RdsQueueBroker implements QueueBroker {
 
   async holdsTasks(queue: string, taskIds: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
-    for (let i = 0; i < taskIds.length; i += EXTEND_CHUNK) {
-      const chunk = taskIds.slice(i, i + EXTEND_CHUNK);
+    for (let i = 0; i < taskIds.length; i += ID_CHUNK) {
+      const chunk = taskIds.slice(i, i + ID_CHUNK);
       const rows = await this.db.exec.all<{ task_id: string }>(`SELECT DISTINCT task_id FROM ${this.t} WHERE queue = ? AND task_id IN (${chunk.map(() => '?').join(', ')})`, [queue, ...chunk]);
       for (const row of rows) found.add(row.task_id);
     }

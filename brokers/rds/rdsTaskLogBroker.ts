@@ -10,7 +10,7 @@ import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createTaskLogTable } from './schema';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
-import type { SqlStatement, SqlValue } from './sqlExecutor';
+import { type SqlStatement, type SqlValue, runStatements } from './sqlExecutor';
 
 export interface RdsTaskLogBrokerOptions {
   /** `sqlite:PATH` (default `sqlite:./taskq.db`), `postgres://…`, `mysql://…`. */
@@ -91,11 +91,11 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
-    await this.runAll(this.insertStatements(entries));
+    await runStatements(this.db.exec, this.insertStatements(entries));
   }
 
   async addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void> {
-    await this.runAll(this.insertStatements(entries, { ignoreExisting: true }));
+    await runStatements(this.db.exec, this.insertStatements(entries, { ignoreExisting: true }));
   }
 
   /**
@@ -127,10 +127,6 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     return this.db;
   }
 
-  private async runAll(statements: readonly SqlStatement[]): Promise<void> {
-    if (statements.length === 1) await this.db.exec.run(statements[0].sql, statements[0].bindings);
-    else if (statements.length > 1) await this.db.exec.batch(statements);
-  }
 
   /**
    * `status` compared so that no index on it can serve the WHERE: SQLite would otherwise walk the

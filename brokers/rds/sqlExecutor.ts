@@ -156,6 +156,12 @@ export class KnexExecutor implements SqlExecutor {
   }
 }
 
+/** Runs statements in one transaction, or a lone one as it is (no transaction to pay for). */
+export async function runStatements(exec: SqlExecutor, statements: readonly SqlStatement[]): Promise<void> {
+  if (statements.length === 1) await exec.run(statements[0].sql, statements[0].bindings);
+  else if (statements.length > 1) await exec.batch(statements);
+}
+
 /** SQLite, PostgreSQL and MySQL's ways of saying a table does not exist. */
 const MISSING_TABLE = /no such table: (\S+)|relation "([^"]+)" does not exist|Table '([^']+)' doesn't exist/;
 
