@@ -10,6 +10,9 @@ const config: Config = {
   },
   // Subprocess tests (CLI, crash recovery) take seconds each; keep the default timeout honest.
   testTimeout: 30_000,
+  // An SQS-compatible server (fauxqs) for the SQS broker's tests: TASKQ_TEST_SQS_ENDPOINT.
+  globalSetup: '<rootDir>/test/setup/sqsServer.mjs',
+  globalTeardown: '<rootDir>/test/setup/sqsServerStop.mjs',
   // Two cores: more workers only fight over the CPU that subprocess tests need.
   maxWorkers: 2,
 };

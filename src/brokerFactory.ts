@@ -20,6 +20,7 @@ export interface BrokerFactory {
 const factories = new Map<string, () => BrokerFactory>([
   ['memory', () => require('../brokers/memory/factory').factory as BrokerFactory],
   ['rds', () => require('../brokers/rds/factory').factory as BrokerFactory],
+  ['sqs', () => require('../brokers/sqs/factory').factory as BrokerFactory],
 ]);
 
 export function registerBrokerType(type: string, load: () => BrokerFactory): void {

@@ -15,7 +15,24 @@ import { assertValidName } from './taskRegistry';
 const receive = z.number().int().positive();
 const memoryBroker = z.object({ type: z.literal('memory'), sync: z.boolean().optional(), receive: receive.optional() }).strict();
 const rdsBroker = z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), receive: receive.optional(), table: z.string().optional() }).strict();
-const brokerSchema = z.discriminatedUnion('type', [memoryBroker, rdsBroker]);
+const sqsBroker = z
+  .object({
+    type: z.literal('sqs'),
+    region: z.string().min(1).optional(),
+    endpoint: z.url().optional(),
+    profile: z.string().min(1).optional(),
+    queuePrefix: z.string().optional(),
+    queueName: z.string().min(1).optional(),
+    receive: receive.max(10).optional(),
+    waitTimeSeconds: z.number().int().min(0).max(20).optional(),
+    visibilityTimeout: z.number().int().min(0).max(43_200).optional(),
+    fifo: z.boolean().optional(),
+    maxReceiveCount: z.number().int().min(1).max(1_000).optional(),
+    maxMessageBytes: z.number().int().min(1_024).max(1_048_576).optional(),
+    maxAttempts: z.number().int().min(1).max(20).optional(),
+  })
+  .strict();
+const brokerSchema = z.discriminatedUnion('type', [memoryBroker, rdsBroker, sqsBroker]);
 const taskLogSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('memory'), maxEntries: z.number().int().positive().optional() }).strict(),
   z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), table: z.string().optional() }).strict(),

@@ -8,7 +8,7 @@ export { QueueDispatcher, type QueueDispatcherOptions, type EnqueueOptions } fro
 export type { QueueSelectionStrategy } from './queueSelection/queueSelectionStrategy';
 export { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
 export { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';
-export type { QueueBroker, OutgoingMessage, ReceivedMessage, BrokerDescription } from './queueBroker';
+export type { QueueBroker, OutgoingMessage, ReceivedMessage, ReceiveOptions, BrokerDescription } from './queueBroker';
 export { TaskLog, type TaskLogStats, type TaskHolder } from './taskLog/taskLog';
 export { TaskLogFilter, type FilterOperator, type FilterValue } from './taskLog/taskLogFilter';
 export type { TaskLogEntry, TaskLogColumn, NewTaskLogEntry } from './taskLog/taskLogEntry';
@@ -24,5 +24,7 @@ export type { JsonValue, JsonObject } from './json';
 // The package's own brokers, for applications that build their dispatcher in code.
 export { InMemoryQueueBroker, InMemoryTaskLogBroker } from '../brokers/memory';
 export { RdsQueueBroker, RdsTaskLogBroker } from '../brokers/rds';
+// The AWS SDK loads with the first SqsQueueBroker constructed, not with this export.
+export { SqsQueueBroker, SqsSendError, type SqsQueueBrokerOptions } from '../brokers/sqs';
 export { installWorkerSignals } from './signals';
 export { installWorkerProcessHandlers, type WorkerProcessOptions, type WorkerProcessHandlers } from './workerProcess';

@@ -28,8 +28,12 @@ export interface QueueBroker {
   push(queue: string, message: OutgoingMessage): Promise<void>;
   pushMany(queue: string, messages: readonly OutgoingMessage[]): Promise<void>;
 
-  /** Up to `max` visible messages, each leased for `leaseMs`, oldest first. */
-  receive(queue: string, max: number, leaseMs: number): Promise<ReceivedMessage[]>;
+  /**
+   * Up to `max` visible messages, each leased for `leaseMs`, oldest first. A broker that can wait
+   * for messages to arrive (SQS long polling) may wait up to `options.waitMs` when none is
+   * visible, and must stop waiting, returning what it has, when `options.signal` aborts.
+   */
+  receive(queue: string, max: number, leaseMs: number, options?: ReceiveOptions): Promise<ReceivedMessage[]>;
   /** Removes a received message for good. */
   acknowledge(queue: string, message: ReceivedMessage): Promise<void>;
   /** Pushes the leases of held messages `leaseMs` into the future. */
@@ -58,6 +62,19 @@ export interface QueueBroker {
    */
   holdsTasks?(queue: string, taskIds: readonly string[]): Promise<Set<string>>;
 
+  /**
+   * Optional: the broker moves a message away (to a dead-letter queue) once it has been received
+   * this many times. The runner fails a task whose last delivery it would otherwise give back.
+   */
+  readonly maxReceives?: number;
+
+  /**
+   * Optional, with maxReceives: task ids of messages the broker has moved to its dead-letter
+   * queue, up to `max`, left there. The lost-task sweep fails their tasks if nothing else did
+   * (a worker that died during the last delivery).
+   */
+  deadLetteredTaskIds?(queue: string, max: number): Promise<string[]>;
+
   /** Messages not yet acknowledged: waiting, delayed and leased. */
   count(queue: string): Promise<number>;
   /**
@@ -81,6 +98,23 @@ export interface OutgoingMessage {
   body: string;
   /** Not delivered before this time (epoch ms). */
   runAt?: number;
+  /**
+   * Messages of one group are delivered in order, one group's next only after its previous is
+   * done (SQS FIFO's MessageGroupId). Brokers without groups ignore it.
+   */
+  groupId?: string;
+  /**
+   * Brokers that drop repeated sends (SQS FIFO, within five minutes) drop a message whose id they
+   * have seen; default: the task id. A new publish of the same task (a move, a rerun) sets its own.
+   */
+  deduplicationId?: string;
+}
+
+export interface ReceiveOptions {
+  /** How long the broker may wait for a message when none is visible (default 0: answer at once). */
+  waitMs?: number;
+  /** Ends a wait early: the worker is stopping or pausing. */
+  signal?: AbortSignal;
 }
 
 export interface ReceivedMessage {
@@ -94,6 +128,8 @@ export interface ReceivedMessage {
   readonly receipt: string;
   /** Set by receiveDelayed: when the message becomes visible (epoch ms). */
   readonly runAt?: number;
+  /** The message's group (see OutgoingMessage.groupId), where the broker keeps groups. */
+  readonly groupId?: string;
 }
 
 export interface BrokerDescription {

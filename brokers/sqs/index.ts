@@ -1,0 +1,2 @@
+export { SqsQueueBroker, type SqsQueueBrokerOptions } from './sqsQueueBroker';
+export { SqsSendError } from './sqsErrors';

@@ -1,0 +1,40 @@
+/**
+ * The conformance suite on SQS: the fauxqs server jest starts (test/setup/sqsServer.mjs), a
+ * standard queue and a FIFO queue, each test on queues of its own. The task log is SQLite.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RdsTaskLogBroker } from '../../src';
+import { sqsBroker, uniquePrefix } from '../helpers/sqs';
+import { describeBrokerConformance, type BrokerUnderTest } from './queueBrokerConformance';
+
+function sqsUnderTest(fifo: boolean): () => Promise<BrokerUnderTest> {
+  return async () => {
+    const queuePrefix = uniquePrefix();
+    const queueBroker = sqsBroker({ queuePrefix, fifo });
+    const second = sqsBroker({ queuePrefix, fifo });
+    const dir = mkdtempSync(join(tmpdir(), 'taskq-sqs-'));
+    const taskLogBroker = new RdsTaskLogBroker({ connection: `sqlite:${join(dir, 'log.db')}` });
+    await taskLogBroker.createContainer();
+    return {
+      queueBroker,
+      second,
+      taskLogBroker,
+      // SQS counts visibility and delays in whole seconds.
+      leaseMs: 1_000,
+      delayedReleaseIsLeased: true,
+      leasedCountLags: true,
+      fifo,
+      async cleanup() {
+        await queueBroker.close();
+        await second.close();
+        await taskLogBroker.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
+describeBrokerConformance('sqs', sqsUnderTest(false));
+describeBrokerConformance('sqs fifo', sqsUnderTest(true));
