@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- SCENARIO…] [--json] [--scale=X] [--cpu-prof-dir=DIR]`
  *
- * Scenarios: memory-sync, memory-async, sqlite-enqueue, sqlite-worker; groups: memory, sqlite,
- * all (the default). Prints the machine, then one table of tasks/s and enqueue→start latency.
+ * Scenarios: memory-sync, memory-async, sqlite-enqueue, sqlite-worker, sqs; groups: memory,
+ * sqlite, all (the default). Prints the machine, then one table of tasks/s and enqueue→start latency.
  * See docs/benchmarks.md.
  */
 import { execSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import type { BenchResult, ScenarioOptions } from './common';
 import { memoryAsync, memorySync } from './memory';
 import { sqliteEnqueue, sqliteWorker } from './sqlite';
+import { sqsScenario } from './sqs';
 
 interface Args {
   scenarios: string[];
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (options: ScenarioOptions & { workerExecArgv: st
   'memory-async': memoryAsync,
   'sqlite-enqueue': sqliteEnqueue,
   'sqlite-worker': sqliteWorker,
+  sqs: sqsScenario,
 };
 
 const GROUPS: Record<string, string[]> = {

@@ -24,3 +24,12 @@ export function oneOf<T extends string>(flag: string, values: readonly T[]) {
     return value as T;
   };
 }
+
+/** An http(s) URL, such as an SQS-compatible server's endpoint. */
+export function url(flag: string) {
+  return (value: string): string => {
+    const parsed = URL.canParse(value) ? new URL(value) : undefined;
+    if (!parsed || !/^https?:$/.test(parsed.protocol)) throw new InvalidArgumentError(`${flag} must be an http(s) URL such as http://127.0.0.1:4566`);
+    return value;
+  };
+}

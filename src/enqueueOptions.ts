@@ -17,6 +17,11 @@ export interface EnqueueOptions {
   timeout?: number;
   /** Wins over the task's getQueueName hook and the associations. */
   queue?: string;
+  /**
+   * The message group on an SQS FIFO queue: a group's tasks run one at a time, in order. Else the
+   * task's getMessageGroupId(params), else its name. Other brokers ignore it.
+   */
+  groupId?: string;
   /** @internal the result handed to the task as ctx.previousResult. */
   previousResult?: JsonValue;
 }
@@ -65,6 +70,11 @@ const backoff: Check = (value) => {
   return ok ? null : 'must be a delay in ms >= 0 or { type: "fixed" | "exponential", delay, maxDelay? } with finite delays >= 0';
 };
 
+/** SQS's rule for a MessageGroupId: 1 to 128 printable ASCII characters. */
+export function checkGroupId(value: unknown): string | null {
+  return typeof value === 'string' && /^[!-~]{1,128}$/.test(value) ? null : 'must be 1 to 128 printable ASCII characters (no spaces)';
+}
+
 /** Every enqueue option and its check. Typed so that an option added to EnqueueOptions needs one here. */
 const OPTION_CHECKS: { readonly [K in keyof Required<EnqueueOptions>]: Check } = {
   label: text,
@@ -75,6 +85,7 @@ const OPTION_CHECKS: { readonly [K in keyof Required<EnqueueOptions>]: Check } =
   backoff,
   timeout,
   queue: (value) => (typeof value === 'string' && value !== '' ? null : 'must be a non-empty string'),
+  groupId: (value) => checkGroupId(value),
   previousResult: () => null,
 };
 

@@ -1,3 +1,5 @@
+import type { TaskStatus } from './taskStatus';
+
 /** Base class of every error taskq throws on purpose. */
 export class TaskqError extends Error {
   constructor(message: string) {
@@ -59,6 +61,21 @@ export class TaskFaultError extends TaskqError {
   constructor(
     message: string,
     readonly error: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A task that `dispatcher.rerun` cannot publish again: it is not `failed` or `cancelled` (it is
+ * archived, still waiting or running, or completed), or its task is not registered with this
+ * dispatcher, or its log entry cannot be turned back into a task. `status` is the status it had.
+ */
+export class TaskRerunError extends TaskStateError {
+  constructor(
+    readonly taskId: string,
+    readonly status: TaskStatus,
+    message: string,
   ) {
     super(message);
   }

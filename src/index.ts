@@ -4,7 +4,7 @@ export { Report, type ReportData, type ReportType } from './report';
 export { TaskStatus } from './taskStatus';
 export { TaskRegistry } from './taskRegistry';
 export { Queue } from './queue';
-export { QueueDispatcher, type QueueDispatcherOptions, type EnqueueOptions } from './queueDispatcher';
+export { QueueDispatcher, type QueueDispatcherOptions, type EnqueueOptions, type RerunOptions } from './queueDispatcher';
 export type { QueueSelectionStrategy } from './queueSelection/queueSelectionStrategy';
 export { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
 export { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';

@@ -1,3 +1,4 @@
+import type { Queue } from './queue';
 import type { QueueDispatcher } from './queueDispatcher';
 import { Report } from './report';
 import type { TaskLogEntry } from './taskLog/taskLogEntry';
@@ -24,7 +25,9 @@ export interface LostTaskSweepOptions {
  * run it again. Their parents and `--wait`ers then see them end. A task whose message is still
  * on its queue (delayed, leased, waiting) is never touched, and every change is a compare-and-set
  * on the status (and, for a run, on its claim), so a task that moves meanwhile is left alone.
- * Queues whose broker cannot look messages up by task (SQS) are skipped. Returns the failed ids.
+ * Queues whose broker cannot look messages up by task (SQS) are skipped; on those, the tasks
+ * whose message the broker moved to its dead-letter queue are failed instead, unless a run of
+ * theirs still holds a lease (see failDeadLettered). Returns the failed ids.
  */
 export async function sweepLostTasks(dispatcher: QueueDispatcher, options: LostTaskSweepOptions): Promise<string[]> {
   const { taskLog } = dispatcher;
@@ -33,6 +36,7 @@ export async function sweepLostTasks(dispatcher: QueueDispatcher, options: LostT
   const failed: string[] = [];
   for (const queue of dispatcher.getQueues()) {
     if (options.queues && !options.queues.includes(queue.name)) continue;
+    if (queue.broker.deadLetteredTaskIds) failed.push(...(await failDeadLettered(dispatcher, queue, batch)));
     if (!queue.broker.holdsTasks) continue;
     const kinds: [TaskLogFilter, (entry: TaskLogEntry) => string][] = [
       [
@@ -58,6 +62,34 @@ export async function sweepLostTasks(dispatcher: QueueDispatcher, options: LostT
         if (entry.parentId) await taskLog.settleParent(entry.parentId);
       }
     }
+  }
+  return failed;
+}
+
+/**
+ * Tasks whose message the broker moved to its dead-letter queue: a worker gave it back on its
+ * last delivery without failing the task (it died, or met a task it did not know). Failed, with
+ * the reason, when waiting or when their run's lease has ended; a live run is left alone (a
+ * duplicate message was dead-lettered while another copy runs). The message stays in the
+ * dead-letter queue; `task-log --rerun` publishes the task again.
+ */
+async function failDeadLettered(dispatcher: QueueDispatcher, queue: Queue, batch: number): Promise<string[]> {
+  const { taskLog } = dispatcher;
+  const failed: string[] = [];
+  const ids = await (queue.broker.deadLetteredTaskIds as NonNullable<Queue['broker']['deadLetteredTaskIds']>)(queue.name, batch);
+  for (const id of new Set(ids)) {
+    const entry = await taskLog.get(id);
+    if (!entry) continue;
+    const waiting = entry.status === TaskStatus.Enqueued || entry.status === TaskStatus.Dequeued;
+    const leaseEnded = entry.status === TaskStatus.Running && (entry.leaseUntil === null || entry.leaseUntil.getTime() < Date.now());
+    if (!waiting && !leaseEnded) continue;
+    const reason = `Dead-lettered: queue ${queue.name}'s broker moved its message to the dead-letter queue after ${queue.broker.maxReceives ?? 'too many'} receives, the last without a result`;
+    const holder = leaseEnded && entry.workerId ? { workerId: entry.workerId, attempt: entry.attempts } : undefined;
+    const report = JSON.stringify(Report.error(reason, { queue: queue.name, lostStatus: entry.status }));
+    if (!(await taskLog.changeStatus(id, { from: [entry.status], to: TaskStatus.Failed, holder, finished: true, report }))) continue;
+    failed.push(id);
+    dispatcher.logger.warn(`task ${id} (${entry.taskName}) failed: ${reason}`, { taskId: id, queue: queue.name });
+    if (entry.parentId) await taskLog.settleParent(entry.parentId);
   }
   return failed;
 }

@@ -19,6 +19,11 @@ export interface QueueBroker {
    * SQLite in memory): no other process can consume them, so the CLI refuses such a queue.
    */
   readonly processLocal?: boolean;
+  /**
+   * True when receive waits for messages (up to ReceiveOptions.waitMs) rather than answering at
+   * once: a worker of one such queue then needs no idle back-off of its own.
+   */
+  readonly longPolls?: boolean;
 
   /** Creates what `queue` needs (a table, an SQS queue). Idempotent. */
   createContainer(queue: string): Promise<void>;

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { CallbackDefinition } from './callbackTask';
-import { type EnqueueOptions, type TaskSettings, checkEnqueueOptions, taskSettings } from './enqueueOptions';
-import { ConfigError, TaskqError } from './errors';
+import { type CallbackDefinition, CallbackTask } from './callbackTask';
+import { type EnqueueOptions, type TaskSettings, checkEnqueueOptions, checkGroupId, taskSettings } from './enqueueOptions';
+import { ConfigError, TaskNotFoundError, TaskRerunError, TaskqError } from './errors';
 import type { JsonValue } from './json';
 import { type Logger, createLogger } from './logger';
 import type { Queue } from './queue';
@@ -11,6 +11,7 @@ import type { QueueSelectionStrategy } from './queueSelection/queueSelectionStra
 import { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';
 import { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
 import type { TaskLog } from './taskLog/taskLog';
+import type { TaskLogEntry } from './taskLog/taskLogEntry';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
 import { TaskRegistry } from './taskRegistry';
 import { checkTaskParams } from './taskParams';
@@ -33,6 +34,17 @@ export interface QueueDispatcherOptions {
 }
 
 export type { EnqueueOptions } from './enqueueOptions';
+
+export interface RerunOptions {
+  /**
+   * Called with the queue the task goes to, before anything is written: throw to refuse it (the
+   * CLI refuses a queue whose messages would stay inside its own process).
+   */
+  checkQueue?(queue: Queue, task: AbstractTask<object>): void;
+}
+
+/** The statuses `rerun` publishes a task again from. */
+const RERUNNABLE: readonly TaskStatus[] = [TaskStatus.Failed, TaskStatus.Cancelled];
 
 type EnqueueListener = (queue: string) => void;
 
@@ -163,7 +175,7 @@ export class QueueDispatcher {
       // The common case, kept free of the grouping below (it is the sync queue's hot path).
       const settings = taskSettings(tasks[0], options);
       const queue = this.prepare(tasks[0], options);
-      await this.publish(queue, [{ task: tasks[0], message: this.messageOf(tasks[0], options, settings) }], runAt);
+      await this.publish(queue, [{ task: tasks[0], message: this.messageOf(tasks[0], options, settings) }], runAt, options.groupId);
       return tasks as T[];
     }
     const settings = tasks.map((task) => taskSettings(task, options));
@@ -174,7 +186,7 @@ export class QueueDispatcher {
       list.push({ task, message: this.messageOf(task, options, settings[i]) });
       byQueue.set(queue, list);
     });
-    for (const [queue, items] of byQueue) await this.publish(queue, items, runAt);
+    for (const [queue, items] of byQueue) await this.publish(queue, items, runAt, options.groupId);
     return tasks as T[];
   }
 
@@ -196,7 +208,7 @@ export class QueueDispatcher {
    * message goes first: a crash before the log write leaves a message whose worker records the
    * missing entry, where the reverse order would leave an entry waiting forever for no message.
    */
-  private async publish(queue: Queue, items: readonly Prepared[], runAt: number | undefined): Promise<void> {
+  private async publish(queue: Queue, items: readonly Prepared[], runAt: number | undefined, groupId?: string): Promise<void> {
     const entries = items.map(({ task, message }) => entryOf(task, message, queue, TaskStatus.Enqueued));
     if (queue.isSync()) {
       await this.taskLog.add(entries);
@@ -207,7 +219,7 @@ export class QueueDispatcher {
       }
       return;
     }
-    const messages = items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt }));
+    const messages = items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt, groupId: groupId ?? groupIdOf(task) }));
     const atomic = (await queue.broker.pushWithLogEntries?.(queue.name, messages, this.taskLog.broker, entries)) ?? false;
     if (!atomic) {
       await queue.broker.pushMany(queue.name, messages);
@@ -221,6 +233,148 @@ export class QueueDispatcher {
     }
     for (const { task } of items) task.markEnqueued();
     for (const listener of this.listeners) listener(queue.name);
+  }
+
+  /**
+   * Publishes again a task that ended `failed` or `cancelled`, by its id, on the queue its log
+   * entry names (else, if this dispatcher no longer has that queue, on the task's normal queue
+   * choice, with a warning). On a sync queue it has run again when this resolves. Refused with a
+   * TaskRerunError when the entry is in any other status (archived included) or its task is not
+   * registered here; an unknown id is a TaskNotFoundError.
+   *
+   * The entry first moves to `enqueued` by a compare-and-set from the status it was read in, so of
+   * two reruns of one task exactly one goes on (the other is refused: the task is enqueued), and
+   * nothing else can end or rerun it meanwhile. Only then is the message pushed: a push that fails
+   * puts the status (and report) back and rethrows, so the task is neither lost nor run twice.
+   * Until the new run ends, the entry keeps the old report and finishedAt (the task log has no
+   * write that clears finishedAt); the run's end replaces both.
+   *
+   * What the log does not record comes from the task class, not from the first enqueue: timeout,
+   * backoff, maxAttempts (as below); a delay, a chain's previous result, or per-enqueue overrides
+   * are not repeated.
+   */
+  async rerun(id: string, options: RerunOptions = {}): Promise<AbstractTask<object>> {
+    if (this.closed) throw new TaskqError('The dispatcher is closed');
+    const entry = await this.taskLog.get(id);
+    if (!entry) throw new TaskNotFoundError(id);
+    if (entry.status === TaskStatus.Archived) {
+      throw new TaskRerunError(id, entry.status, `Task ${id} is archived: an archived task cannot be run again`);
+    }
+    if (!RERUNNABLE.includes(entry.status)) {
+      throw new TaskRerunError(id, entry.status, `Task ${id} is ${entry.status}: only a failed or cancelled task can be run again`);
+    }
+    const { task, queue, message, warning } = this.rebuild(entry);
+    const groupId = groupIdOf(task);
+    options.checkQueue?.(queue, task);
+
+    // Nothing is pushed before this compare-and-set wins: a concurrent rerun, cancel or archive
+    // that moved the entry first makes this one stop here, having written nothing.
+    const from = entry.status;
+    if (!(await this.taskLog.changeStatus(id, { from: [from], to: TaskStatus.Enqueued }))) {
+      const now = await this.taskLog.get(id);
+      if (!now) throw new TaskNotFoundError(id);
+      throw new TaskRerunError(id, now.status, `Task ${id} is ${now.status}: only a failed or cancelled task can be run again (it was ${from} when read, and changed meanwhile)`);
+    }
+    if (warning) this.logger.warn(warning, { taskId: id, task: entry.taskName, queue: queue.name });
+    // A task that had a parent: nothing special here. While this rerun waits or runs, a parent
+    // still child_running counts it as unfinished; when it ends, the runner calls settleParent as
+    // for any child, which leaves a parent that already ended (completed, failed, cancelled,
+    // archived, or gone) as it is. So a rerun child never reopens its parent, and never breaks on it.
+    // (A parent run again enqueues new children; its earlier ones still count when it settles.)
+    const undo = async (error: unknown): Promise<void> => {
+      const report = entry.report === null ? null : JSON.stringify(entry.report);
+      try {
+        if (await this.taskLog.changeStatus(id, { from: [TaskStatus.Enqueued], to: from, report })) return;
+        const now = await this.taskLog.getStatus(id);
+        this.logger.warn(`rerun of task ${id} failed (${(error as Error).message}), and the task has moved on to ${now ?? 'nothing'} meanwhile: left as it is`, { taskId: id, queue: queue.name });
+      } catch (undoError) {
+        this.logger.error(`rerun of task ${id} failed (${(error as Error).message}), and its status could not be put back to ${from}: ${(undoError as Error).message}. It stays enqueued without a message until the lost-task sweep fails it`, { taskId: id, queue: queue.name });
+      }
+    };
+    if (queue.isSync()) {
+      task.markEnqueued();
+      try {
+        // As enqueue on a sync queue: the task runs now, in this call.
+        await this.runNow(queue, id, '', { message, task });
+      } catch (error) {
+        // Only undoes while still enqueued: a run that started owns the status.
+        await undo(error);
+        throw error;
+      }
+      return task;
+    }
+    try {
+      // Its own deduplication id: a broker that drops repeated sends of a task id (SQS FIFO, for
+      // five minutes) would drop a rerun soon after the task's first publish, or a second rerun.
+      await queue.broker.push(queue.name, { taskId: id, body: encodeTaskMessage(message), groupId, deduplicationId: `${id}:rerun:${randomUUID()}` });
+    } catch (error) {
+      await undo(error);
+      throw error;
+    }
+    task.markEnqueued();
+    for (const listener of this.listeners) listener(queue.name);
+    return task;
+  }
+
+  /** The task, queue and message a rerun of this (failed or cancelled) entry publishes. */
+  private rebuild(entry: TaskLogEntry): { task: AbstractTask<object>; queue: Queue; message: TaskMessage; warning?: string } {
+    const { id } = entry;
+    const refuse = (why: string): never => {
+      throw new TaskRerunError(id, entry.status, `Task ${id} (${entry.taskName}) cannot be run again: ${why}`);
+    };
+    // A callback task is logged as CallbackTask:NAME; its class is CallbackTask, and NAME must be a
+    // registered callback.
+    const callbackPrefix = `${CallbackTask.taskName}:`;
+    const className = entry.taskName.startsWith(callbackPrefix) ? CallbackTask.taskName : entry.taskName;
+    if (!this.registry.has(className) || !this.registry.knows(entry.taskName)) {
+      refuse(`no task named "${entry.taskName}" is registered with this dispatcher (registered: ${this.registry.names().join(', ') || 'none'})`);
+    }
+    const cls = this.registry.get(className);
+    let task: AbstractTask<object>;
+    let settings: TaskSettings;
+    try {
+      task = this.registry.instantiate({
+        v: 1,
+        id,
+        name: className,
+        // A copy made of JSON, as a worker decodes it from a message (and of this realm: the
+        // memory log hands out structured clones).
+        params: JSON.parse(JSON.stringify(entry.parameters)) as JsonValue,
+        label: entry.label,
+        owner: entry.owner,
+        createdAt: entry.createdAt.toISOString(),
+        parentId: entry.parentId,
+        maxAttempts: 1,
+        timeout: null,
+      });
+      checkTaskParams(task.logName, task.getParameters());
+      settings = taskSettings(task, {});
+    } catch (error) {
+      return refuse(`its logged parameters do not make a task: ${(error as Error).message}`);
+    }
+    // The runner fails a task at once, unrun, once its stalls exceed maxStalls, and the log keeps
+    // counting stalls across a rerun (it has no write that resets them): such a rerun would end
+    // failed without running. Refused, saying so, rather than published to fail.
+    const maxStalls = cls.maxStalls ?? 1;
+    if (entry.stalls > maxStalls) {
+      refuse(`its runs stalled ${entry.stalls} times (maxStalls ${maxStalls}), and the task log keeps that count, so a worker would fail it again without running it`);
+    }
+    // Attempts: the log's attempt counter keeps counting across the rerun (every claim adds one,
+    // and it is the fencing token of the claims, so it must never go back), and the runner retries
+    // while `attempt - stalls < message.maxAttempts`. For the rerun to get the class's full
+    // maxAttempts again, the message allows the attempts already used on top of them: the first
+    // run of the rerun is attempt `used + 1` (stalls unchanged), and it is retried up to the
+    // class's maxAttempts in all. Stalls of the rerun count in both terms and cancel out.
+    const used = Math.max(0, entry.attempts - entry.stalls);
+    const message = this.messageOf(task, {}, { ...settings, maxAttempts: used + settings.maxAttempts });
+    const recorded = entry.queue === null ? undefined : this.queues.get(entry.queue);
+    if (recorded) return { task, queue: recorded, message };
+    const queue = this.queueFor(task);
+    const warning =
+      entry.queue === null
+        ? `Task ${id} (${entry.taskName}) has no queue in its log entry: it runs again on queue ${queue.name}, its normal queue choice`
+        : `Task ${id} (${entry.taskName}) was on queue "${entry.queue}", which this dispatcher no longer has: it runs again on queue ${queue.name}, its normal queue choice`;
+    return { task, queue, message, warning };
   }
 
   /** Calls `listener` with the queue's name after tasks were pushed to it from this process. */
@@ -301,4 +455,13 @@ export class QueueDispatcher {
       },
     });
   }
+}
+
+/** A task's message group (SQS FIFO): its getMessageGroupId hook's answer, else its name. */
+function groupIdOf(task: AbstractTask<object>): string {
+  const group = task.getMessageGroupId?.(task.getParameters());
+  if (group === undefined) return task.name;
+  const problem = checkGroupId(group);
+  if (problem) throw new ConfigError(`${task.logName}.getMessageGroupId() returned ${JSON.stringify(group)}: it ${problem}`);
+  return group;
 }

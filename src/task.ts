@@ -78,6 +78,12 @@ export abstract class AbstractTask<P extends object = Record<string, JsonValue>>
   /** Override to choose the queue from the params at enqueue time; wins over the associations. */
   getQueueName?(params: P): string | undefined;
 
+  /**
+   * Optional: the task's message group on an SQS FIFO queue (tasks of a group run one at a time,
+   * in order); undefined for the default, the task's name. The enqueue option groupId wins.
+   */
+  getMessageGroupId?(params: P): string | undefined;
+
   /** The registered name of this task's class. */
   get name(): string {
     return taskNameOf(this.constructor as TaskClass);

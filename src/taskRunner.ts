@@ -19,6 +19,11 @@ import { TaskLeaseKeeper } from './taskLeaseKeeper';
 export interface MessageHandle {
   acknowledge(): Promise<void>;
   release(delayMs: number): Promise<void>;
+  /**
+   * The broker moves the message to its dead-letter queue rather than deliver it again (SQS's
+   * maxReceiveCount reached): a run that would be retried fails instead, saying so.
+   */
+  readonly lastDelivery?: boolean;
 }
 
 /**
@@ -236,6 +241,16 @@ export class TaskRunner {
 
     // Runs that stalled (their worker died) are not failures of the task: they do not use up
     // its attempts. maxStalls bounds them instead.
+    if (failed && retryable && attempt - stalls < message.maxAttempts && handle.lastDelivery) {
+      // The broker would not deliver it again: failed now, and its message given back for the
+      // broker to move to its dead-letter queue (where `task-log --rerun` can take it from).
+      report = Report.error(`${report.message} (not retried: this was the message's last delivery; ${queue.name}'s broker moves it to its dead-letter queue after ${queue.broker.maxReceives} receives)`, report.data);
+      const changed = await this.finalWrite(ctx, task.id, { from: [TaskStatus.Running], to: TaskStatus.Failed, holder, finished: true, report: JSON.stringify(report) });
+      await handle.release(0);
+      if (!changed) return done('lost-lease');
+      if (task.parentId) await taskLog.settleParent(task.parentId);
+      return done('failed');
+    }
     if (failed && retryable && attempt - stalls < message.maxAttempts) {
       const moved = await this.finalWrite(ctx, task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, report: reportJson });
       if (!moved) {

@@ -61,6 +61,10 @@ interface Held {
 
 /** The shortest lease: renewed every third of it, a shorter one lapses at the first slow query. */
 const MIN_LEASE_MS = 100;
+/** How long a worker of one long-polling queue (SQS) lets a receive wait; the broker caps it. */
+const LONG_POLL_MS = 20_000;
+/** Outcomes that gave the message back rather than acknowledging it (see DeliveryOutcome). */
+const RELEASED: ReadonlySet<DeliveryOutcome | 'error'> = new Set(['retry', 'busy', 'deferred', 'lost-lease', 'cancelled', 'error']);
 
 /**
  * Consumes one queue or all of them: receives under a lease, runs up to `concurrency` tasks at a
@@ -88,6 +92,9 @@ export class Worker {
   private state: WorkerState = 'idle';
   private sleeper?: () => void;
   private woken = false;
+  /** Ends a long poll under way when the worker stops or pauses. */
+  private poll?: AbortController;
+  private receiveFailed = false;
   private finished?: Promise<WorkerStats>;
 
   constructor(
@@ -134,6 +141,7 @@ export class Worker {
   /** Stops receiving, lets running tasks finish, gives back unstarted ones. */
   stop(): Promise<WorkerStats> {
     if (this.state !== 'stopped') this.state = 'stopping';
+    this.poll?.abort();
     this.wake();
     return this.finished ?? Promise.resolve(this.stats);
   }
@@ -143,6 +151,7 @@ export class Worker {
     if (this.state === 'running') {
       this.state = 'paused';
       this.logger.info('worker paused', { workerId: this.id });
+      this.poll?.abort();
       this.wake();
     }
   }
@@ -165,6 +174,8 @@ export class Worker {
     });
     this.logger.info('worker started', { workerId: this.id, queues: this.queues.map((q) => q.name), concurrency: this.concurrency, limit: this.limit ?? null });
     let lastWorkAt = Date.now();
+    // A broker that waits for messages itself (SQS long polling) needs no back-off on top.
+    const longPoll = this.queues.length === 1 && this.queues[0].broker.longPolls === true;
     try {
       while (this.state === 'running' || this.state === 'paused') {
         if (this.state === 'paused') {
@@ -179,8 +190,9 @@ export class Worker {
           continue;
         }
         if (this.buffer.length === 0 && this.active.size < this.concurrency) {
-          const received = await this.receive(budget);
+          const received = await this.receive(budget, longPoll);
           if (received === 0) {
+            if (longPoll && !this.receiveFailed) continue;
             // Back off with the time since work was last found: a quarter of it, within
             // [idleMinMs, idleMaxMs]. A queue that had work a moment ago is polled again soon,
             // whatever a few empty polls in between said; one idle for seconds, once a second.
@@ -190,10 +202,17 @@ export class Worker {
           }
           lastWorkAt = Date.now();
         }
+        let blocked = false;
         while (this.buffer.length > 0 && this.active.size < this.concurrency && this.state === 'running') {
-          this.start(this.buffer.shift() as Held);
+          // A message whose group (FIFO) has one running waits for it: a group runs in order.
+          const next = this.buffer.findIndex((held) => !this.groupRunning(held));
+          if (next < 0) {
+            blocked = true;
+            break;
+          }
+          this.start(this.buffer.splice(next, 1)[0]);
         }
-        if (this.active.size >= this.concurrency) await this.sleep(this.idleMaxMs);
+        if (this.active.size >= this.concurrency || blocked) await this.sleep(this.idleMaxMs);
       }
     } finally {
       if (this.state !== 'stopped') this.state = 'stopping';
@@ -210,16 +229,21 @@ export class Worker {
   }
 
   /** Receives from the first queue, in strategy order, that has messages. Returns how many. */
-  private async receive(budget: number): Promise<number> {
+  private async receive(budget: number, longPoll: boolean): Promise<number> {
     const queues = this.queues.length === 1 ? this.queues : this.dispatcher.strategy.order(this.queues);
+    this.receiveFailed = false;
     for (const queue of queues) {
       const want = Math.min(budget, queue.broker.receiveBatchSize, this.concurrency - this.active.size + this.prefetch);
       let messages: ReceivedMessage[];
+      this.poll = new AbortController();
       try {
-        messages = await queue.broker.receive(queue.name, want, this.leaseMs);
+        messages = await queue.broker.receive(queue.name, want, this.leaseMs, { waitMs: longPoll ? LONG_POLL_MS : 0, signal: this.poll.signal });
       } catch (error) {
+        this.receiveFailed = true;
         this.logger.error(`receive from queue ${queue.name} failed: ${(error as Error).message}`, { queue: queue.name });
         continue;
+      } finally {
+        this.poll = undefined;
       }
       if (messages.length === 0) continue;
       const fresh: ReceivedMessage[] = [];
@@ -256,10 +280,15 @@ export class Worker {
         // held.message, not message: a redelivery while it runs brings a newer receipt.
         acknowledge: () => broker.acknowledge(queue.name, held.message),
         release: (delayMs) => broker.release(queue.name, held.message, delayMs),
+        lastDelivery: broker.maxReceives !== undefined && message.receiveCount >= broker.maxReceives,
       })
       .then(
-        (outcome) => this.count(outcome),
+        (outcome) => {
+          this.count(outcome);
+          if (RELEASED.has(outcome)) this.releaseGroup(held);
+        },
         (error: unknown) => {
+          this.releaseGroup(held);
           // The log or broker failed mid-delivery (database down): the lease runs out and the
           // message is delivered again, so nothing is lost.
           // The real cause goes in the log here: the task log could not take it.
@@ -274,6 +303,26 @@ export class Worker {
     this.active.set(promise, held);
   }
 
+  private groupRunning(held: Held): boolean {
+    const group = held.message.groupId;
+    if (group === undefined) return false;
+    for (const running of this.active.values()) if (running.queue === held.queue && running.message.groupId === group) return true;
+    return false;
+  }
+
+  /**
+   * The message of a group (FIFO) went back to its queue unfinished: the group's later messages
+   * this worker holds go back too, unstarted, so none of them runs before it.
+   */
+  private releaseGroup(ended: Held): void {
+    const group = ended.message.groupId;
+    if (group === undefined) return;
+    const later = this.buffer.filter((held) => held.queue === ended.queue && held.message.groupId === group);
+    if (later.length === 0) return;
+    this.buffer.splice(0, this.buffer.length, ...this.buffer.filter((held) => !later.includes(held)));
+    void this.giveBack(later);
+  }
+
   private count(outcome: DeliveryOutcome): void {
     if (outcome === 'completed' || outcome === 'child_running') this.stats.completed++;
     else if (outcome === 'failed') this.stats.failed++;
@@ -284,8 +333,12 @@ export class Worker {
     this.stats.processed++;
   }
 
-  private async releaseBuffer(): Promise<void> {
-    const unstarted = this.buffer.splice(0);
+  private releaseBuffer(): Promise<void> {
+    return this.giveBack(this.buffer.splice(0));
+  }
+
+  /** Releases unstarted messages at once. */
+  private async giveBack(unstarted: Held[]): Promise<void> {
     await Promise.all(
       unstarted.map(async ({ queue, message }) => {
         this.held.get(queue)?.delete(message.id);

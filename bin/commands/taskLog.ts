@@ -1,4 +1,5 @@
 import { type Command } from 'commander';
+import { TaskModuleError } from '../../src/config';
 import { ConfigError } from '../../src/errors';
 import type { TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
@@ -17,6 +18,7 @@ interface TaskLogOptions {
   get?: string;
   archive?: string;
   cancel?: string;
+  rerun?: string;
   force?: boolean;
   status?: TaskStatus;
   name?: string;
@@ -29,12 +31,13 @@ interface TaskLogOptions {
 export function taskLogCommand(program: Command): void {
   program
     .command('task-log')
-    .description('inspect and manage the task log: exactly one of --stats, --list, --get, --archive, --cancel')
+    .description('inspect and manage the task log: exactly one of --stats, --list, --get, --archive, --cancel, --rerun')
     .option('--stats', 'tasks per status')
     .option('--list', 'tasks, newest first (archived ones only with --status archived)')
     .option('--get <id>', 'one task with its report')
     .option('--archive <id>', 'archive a task that has ended (or any, with --force)')
     .option('--cancel <id>', 'cancel a task that has not started (or a running one, with --force)')
+    .option('--rerun <id>', 'publish a failed or cancelled task again (loads the tasks modules)')
     .option('--force', 'with --archive or --cancel')
     .option('--status <status>', `with --list or --stats: ${ALL_STATUSES.join(', ')}`, oneOf('--status', ALL_STATUSES))
     .option('--name <task>', 'with --list or --stats: only this task name')
@@ -43,8 +46,8 @@ export function taskLogCommand(program: Command): void {
     .option('--offset <n>', 'with --list', nonNegativeInt('--offset'))
     .option('--json', 'print JSON')
     .action(async (options: TaskLogOptions, command: Command) => {
-      const actions = (['stats', 'list', 'get', 'archive', 'cancel'] as const).filter((a) => options[a] !== undefined);
-      if (actions.length !== 1) throw new ConfigError(`task-log takes exactly one of --stats, --list, --get, --archive, --cancel${actions.length ? ` (got ${actions.map((a) => `--${a}`).join(', ')})` : ''}`);
+      const actions = (['stats', 'list', 'get', 'archive', 'cancel', 'rerun'] as const).filter((a) => options[a] !== undefined);
+      if (actions.length !== 1) throw new ConfigError(`task-log takes exactly one of --stats, --list, --get, --archive, --cancel, --rerun${actions.length ? ` (got ${actions.map((a) => `--${a}`).join(', ')})` : ''}`);
       if (options.force && !options.archive && !options.cancel) throw new ConfigError('--force goes with --archive or --cancel');
       // An option that does not apply to the chosen form would be ignored: refuse it instead.
       const filters = (['status', 'name', 'owner'] as const).filter((o) => options[o] !== undefined);
@@ -52,6 +55,10 @@ export function taskLogCommand(program: Command): void {
       const paging = (['limit', 'offset'] as const).filter((o) => options[o] !== undefined);
       if (paging.length && !options.list) throw new ConfigError(`--${paging[0]} goes with --list`);
       const global = command.optsWithGlobals<GlobalOptions>();
+      if (options.rerun !== undefined) {
+        await rerun(global, options.rerun, options.json === true);
+        return;
+      }
       await withDispatcher(global, async ({ dispatcher }) => {
         const log = dispatcher.taskLog;
         const filter = new TaskLogFilter();
@@ -92,6 +99,33 @@ export function taskLogCommand(program: Command): void {
         }
       }, { tasksOptional: true });
     });
+}
+
+/**
+ * --rerun: unlike the other forms, it needs the tasks modules (only a registered task can run
+ * again, and the registry rebuilds it), so a module that fails to load ends it.
+ */
+async function rerun(global: GlobalOptions, id: string, json: boolean): Promise<void> {
+  try {
+    await withDispatcher(global, async ({ dispatcher }) => {
+      let queueName = '';
+      const task = await dispatcher.rerun(id, {
+        checkQueue: (queue) => {
+          queueName = queue.name;
+          if (queue.broker.processLocal) {
+            throw new ConfigError(`queue "${queue.name}" keeps its messages inside one process (${queue.broker.type} ${JSON.stringify(queue.broker.describe())}): a task published again from the command line would never reach a worker. Use a broker other processes can reach (rds on a file or a server, sqs), or the sync memory broker`);
+          }
+        },
+      });
+      const status = await dispatcher.taskLog.getStatus(task.id);
+      if (json) printJson({ id: task.id, name: task.logName, queue: queueName, status });
+      // On a sync queue the task has run again already: say how it ended.
+      else printLine(`Task ${task.id} (${task.logName}) published again on queue ${queueName}${dispatcher.getQueue(queueName).isSync() ? `; it ran at once and is ${status ?? 'gone from the log'}` : ''}`);
+    });
+  } catch (error) {
+    if (error instanceof TaskModuleError) throw new TaskModuleError(`task-log --rerun needs the config's tasks modules, to rebuild the task from its registered class: ${error.message}`);
+    throw error;
+  }
 }
 
 function printEntry(e: TaskLogEntry): void {

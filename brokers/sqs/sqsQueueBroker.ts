@@ -81,6 +81,7 @@ export class SqsQueueBroker implements QueueBroker {
   readonly isSync = false;
   readonly receiveBatchSize: number;
   readonly maxReceives?: number;
+  readonly longPolls: boolean;
   readonly fifo: boolean;
   private readonly client: SQSClient;
   private readonly ownsClient: boolean;
@@ -92,6 +93,7 @@ export class SqsQueueBroker implements QueueBroker {
   constructor(private readonly options: SqsQueueBrokerOptions = {}) {
     this.receiveBatchSize = integerIn('receive', options.receive, 1, 10, 10);
     this.waitTimeSeconds = integerIn('waitTimeSeconds', options.waitTimeSeconds, 0, 20, 20);
+    this.longPolls = this.waitTimeSeconds > 0;
     this.visibilityTimeout = integerIn('visibilityTimeout', options.visibilityTimeout, 0, MAX_VISIBILITY_SECONDS, 30);
     this.maxMessageBytes = integerIn('maxMessageBytes', options.maxMessageBytes, 1_024, 1_048_576, 262_144);
     if (options.maxReceiveCount !== undefined) this.maxReceives = integerIn('maxReceiveCount', options.maxReceiveCount, 1, 1_000, 0);

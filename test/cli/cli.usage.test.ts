@@ -36,7 +36,7 @@ describe('taskq CLI usage and config errors', () => {
     [['initialize-queue', '--broker=redis'], /--broker must be one of memory, rds, sqs/],
     [['initialize-queue', '--region=eu-west-1'], /--region goes with --broker=sqs/],
     [['initialize-queue', '--broker=memory', '--connection=sqlite:./x.db'], /--connection goes with --broker=rds/],
-    [['initialize-queue', '--broker=sqs'], /the SQS broker is not available in this version/],
+    [['initialize-queue', '--broker=sqs', '--receive=11'], /--receive with --broker=sqs must be from 1 to 10/],
     [['task-log'], /exactly one of --stats, --list, --get, --archive, --cancel/],
     [['task-log', '--stats', '--list'], /exactly one of .* \(got --stats, --list\)/],
     [['task-log', '--list', '--status=sleeping'], /--status must be one of enqueued/],
