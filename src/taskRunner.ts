@@ -128,7 +128,10 @@ export class TaskRunner {
   private async claimAndRun(queue: Queue, task: AbstractTask<object>, decoded: TaskMessage, handle: MessageHandle): Promise<DeliveryOutcome> {
     const { taskLog, workerId, leaseMs } = this.options;
     const requestedAt = performance.now();
-    let claim = await taskLog.claim(task.id, workerId, leaseMs);
+    // Where enqueue writes the message before the log entry (the queue and the log are not one
+    // database), a worker often gets the message first: then it writes the entry, claimed.
+    const ifMissing = queue.isSync() || queue.broker.pushWithLogEntries ? undefined : entryOf(task, decoded, queue, TaskStatus.Enqueued);
+    let claim = await taskLog.claim(task.id, workerId, leaseMs, ifMissing);
     if (claim.outcome === 'missing') {
       // No log entry (its enqueue crashed between its two writes, or the log was reset): record
       // it now rather than drop the task.

@@ -147,7 +147,8 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     }
   }
 
-  async claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult> {
+  async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
+    if (ifMissing && !this.entries.has(id)) this.store([{ ...ifMissing, status: TaskStatus.Enqueued }]);
     const entry = this.entries.get(id);
     if (!entry) return { outcome: 'missing' };
     const now = Date.now();

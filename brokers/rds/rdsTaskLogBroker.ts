@@ -76,6 +76,16 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     return this.db.quote(this.table);
   }
 
+  private insertClaimedText?: string;
+  /** An entry inserted already claimed (attempt 1), unless one exists: see claim's `ifMissing`. */
+  private get insertClaimedSql(): string {
+    const now = this.db.now;
+    this.insertClaimedText ??=
+      `${this.db.dialect === 'mysql' ? 'INSERT IGNORE' : 'INSERT'} INTO ${this.t} (id, parent_id, task_name, label, status, owner, queue, parameters, attempts, created_at, updated_at, worker_id, lease_until, started_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ${now}, ?, ${now} + ?, ${now})${this.db.dialect === 'mysql' ? '' : ' ON CONFLICT (id) DO NOTHING'}`;
+    return this.insertClaimedText;
+  }
+
   /** Runs a query made with knex's builder on this broker's executor. */
   private async select<T>(query: Knex.QueryBuilder): Promise<T[]> {
     const { sql, bindings } = query.toSQL();
@@ -140,8 +150,15 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ${this.db.now} WHERE id IN (${marks(ids.length)}) AND ${this.statusNoIndex} IN (?, ?)`, [TaskStatus.Dequeued, ...ids, TaskStatus.Enqueued, TaskStatus.Dequeued]);
   }
 
-  async claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult> {
+  async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
     const now = this.db.now;
+    if (ifMissing) {
+      // One statement for the race the caller expects (its entry not written yet): the entry,
+      // already claimed. When it exists, nothing is written and the claim below decides.
+      const e = ifMissing;
+      const inserted = await this.db.exec.run(this.insertClaimedSql, [e.id, e.parentId, e.taskName, e.label, TaskStatus.Running, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.createdAt.getTime(), workerId, leaseMs]);
+      if (inserted === 1) return { outcome: 'claimed', attempt: 1, stalls: 0 };
+    }
     // Every SET reads the row as it was (MySQL reads earlier assignments: stalls goes first).
     const sql = `UPDATE ${this.t} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END, status = ?, worker_id = ?,
       lease_until = ${now} + ?, attempts = attempts + 1, started_at = ${now}, updated_at = ${now}

@@ -101,8 +101,8 @@ export class TaskLog {
   }
 
   /** Moves the task to running for `workerId`, leased for `leaseMs` on the log's own clock. */
-  claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult> {
-    return this.broker.claim(id, workerId, leaseMs);
+  claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
+    return this.broker.claim(id, workerId, leaseMs, ifMissing);
   }
 
   /** Extends the leases still held under these claims; returns the ids of those kept. */

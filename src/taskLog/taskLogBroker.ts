@@ -58,8 +58,10 @@ export interface TaskLogBroker {
   /**
    * Moves the entry to `running` for `workerId`, leased for `leaseMs`, counting an attempt, if it
    * is enqueued, dequeued, or running under a lease that has run out (a stall, counted too).
+   * With `ifMissing`, a task that has no entry gets this one, claimed at once (attempt 1): the
+   * worker of a queue whose enqueue writes the message before the log entry often gets there first.
    */
-  claim(id: string, workerId: string, leaseMs: number): Promise<ClaimResult>;
+  claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult>;
   /** Extends by `leaseMs` the leases that `workerId` still holds under these claims; returns their ids. */
   renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]>;
   /**

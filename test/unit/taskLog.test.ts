@@ -783,6 +783,26 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       expect(await log.get('a')).toMatchObject({ label: 'first', status: TaskStatus.Running });
       expect(await log.get('b')).toMatchObject({ label: 'new', status: TaskStatus.Enqueued });
     });
+
+    test('claim with ifMissing: a missing entry is written claimed; an existing one is claimed, or not, as it is', async () => {
+      expect(await broker.claim('new', 'w1', HOUR, entry('new', { label: 'from the message' }))).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
+      expect(await log.get('new')).toMatchObject({ label: 'from the message', status: TaskStatus.Running, workerId: 'w1', attempts: 1, stalls: 0 });
+      expect((await log.get('new'))?.leaseUntil?.getTime()).toBeGreaterThan(Date.now() + HOUR / 2);
+      expect((await log.get('new'))?.startedAt).not.toBeNull();
+      // Written already: a second worker finds it running, and nothing is overwritten.
+      expect(await broker.claim('new', 'w2', HOUR, entry('new', { label: 'again' }))).toMatchObject({ outcome: 'busy' });
+      expect(await log.get('new')).toMatchObject({ label: 'from the message', workerId: 'w1' });
+      await log.add([entry('old', { label: 'enqueued first' }), entry('done', { status: TaskStatus.Completed })]);
+      await broker.claim('old', 'w0', 1);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // A stall: claimed again as the second attempt, not inserted.
+      expect(await broker.claim('old', 'w1', HOUR, entry('old', { label: 'ignored' }))).toEqual({ outcome: 'claimed', attempt: 2, stalls: 1 });
+      expect((await log.get('old'))?.label).toBe('enqueued first');
+      expect(await broker.claim('done', 'w1', HOUR, entry('done'))).toEqual({ outcome: 'not-runnable', status: TaskStatus.Completed });
+      // The dispatcher's own write, coming after the worker's, changes nothing.
+      await log.addIfMissing([entry('new', { label: 'late' })]);
+      expect(await log.get('new')).toMatchObject({ label: 'from the message', status: TaskStatus.Running });
+    });
   });
 
   // ---- archive / cancel ---------------------------------------------------------------------------
