@@ -10,16 +10,20 @@ interface Pending<T> {
 }
 
 /**
- * Gathers single calls made in the same turn of the event loop into batch calls of up to ten
- * (SQS's DeleteMessageBatch): a worker acknowledges its tasks one by one as they end, and ten of
- * them then cost one request instead of ten. Each caller still gets its own entry's outcome.
+ * Gathers single calls made within a few milliseconds into batch calls of up to ten (SQS's
+ * DeleteMessageBatch): a worker acknowledges its tasks one by one as they end, and ten of them
+ * then cost one request instead of ten. Each caller still gets its own entry's outcome. The wait
+ * delays only the deletion: the task's result is recorded before its acknowledgement.
  */
 export class CallBatcher<T> {
   private pending: Pending<T>[] = [];
   private scheduled = false;
 
   /** `send` runs one batch (at most ten items) and maps failed entries, by index, to their error. */
-  constructor(private readonly send: (items: T[]) => Promise<BatchResults>) {}
+  constructor(
+    private readonly send: (items: T[]) => Promise<BatchResults>,
+    private readonly maxWaitMs = 5,
+  ) {}
 
   add(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -32,10 +36,10 @@ export class CallBatcher<T> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.scheduled = false;
       this.flush();
-    });
+    }, this.maxWaitMs);
   }
 
   private flush(): void {

@@ -12,13 +12,18 @@ const DEAD_LETTER_SUFFIX = '-dlq';
  * option), then `.fifo` for a FIFO queue. Checked here, before any call, so a bad name is one
  * clear error rather than an SDK fault on the first send.
  */
-export function sqsQueueName(queue: string, options: { queuePrefix?: string; queueName?: string; fifo: boolean }): string {
+export function sqsQueueName(queue: string, options: { queuePrefix?: string; queueName?: string; fifo: boolean; deadLetters?: boolean }): string {
   const base = `${options.queuePrefix ?? ''}${options.queueName ?? queue}`.replace(/\.fifo$/, '');
   const name = options.fifo ? `${base}${FIFO_SUFFIX}` : base;
   checkName(name, `queue "${queue}"`, options.fifo);
-  // Its dead-letter queue's name must fit too: say so now, not when initialize creates it.
-  checkName(deadLetterQueueName(name, options.fifo), `the dead-letter queue of queue "${queue}"`, options.fifo);
+  // Its dead-letter queue's name (when it has one) must fit too: say so now, not when initialize creates it.
+  if (options.deadLetters) checkName(deadLetterQueueName(name, options.fifo), `the dead-letter queue of queue "${queue}"`, options.fifo);
   return name;
+}
+
+/** Whether SQS could have a queue of this name (a dead-letter queue's name may be too long to exist). */
+export function isPossibleQueueName(name: string): boolean {
+  return name.length <= MAX_NAME_LENGTH;
 }
 
 export function deadLetterQueueName(name: string, fifo: boolean): string {

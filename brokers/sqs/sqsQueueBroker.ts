@@ -4,7 +4,7 @@ import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceiveOptions, R
 import { type BatchResults, CallBatcher } from './callBatcher';
 import { chunks, splitBatches } from './sqsBatches';
 import { SqsSendError, explainSqsError, isStaleReceipt, sqsErrorCode } from './sqsErrors';
-import { deadLetterQueueName, sqsQueueName } from './sqsNames';
+import { deadLetterQueueName, isPossibleQueueName, sqsQueueName } from './sqsNames';
 
 type Sdk = typeof import('@aws-sdk/client-sqs');
 let sdk: Sdk | undefined;
@@ -55,6 +55,8 @@ interface SqsQueue {
 const MAX_DELAY_SECONDS = 900;
 const MAX_VISIBILITY_SECONDS = 43_200;
 const DEAD_LETTER_RETENTION_SECONDS = 1_209_600;
+/** SendMessageBatch calls one pushMany has under way at once, on a standard queue. */
+const SEND_CONCURRENCY = 4;
 /** A message postponed to its run-at time comes back within this much of it. */
 const RUN_AT_SLACK_MS = 1_000;
 /** How long a dead-letter sweep hides the messages it read, so one sweep reads each once. */
@@ -62,6 +64,11 @@ const DEAD_LETTER_PEEK_SECONDS = 30;
 
 const TASK_ID_ATTRIBUTE = 'taskqTaskId';
 const RUN_AT_ATTRIBUTE = 'taskqRunAt';
+
+interface NotSent {
+  taskId: string;
+  reason: string;
+}
 
 interface SendEntry {
   message: OutgoingMessage;
@@ -125,8 +132,8 @@ export class SqsQueueBroker implements QueueBroker {
     });
   }
 
-  private nameOptions(): { queuePrefix?: string; queueName?: string; fifo: boolean } {
-    return { queuePrefix: this.options.queuePrefix, queueName: this.options.queueName, fifo: this.options.fifo ?? false };
+  private nameOptions(): { queuePrefix?: string; queueName?: string; fifo: boolean; deadLetters: boolean } {
+    return { queuePrefix: this.options.queuePrefix, queueName: this.options.queueName, fifo: this.options.fifo ?? false, deadLetters: this.options.maxReceiveCount !== undefined };
   }
 
   /** The queue's SQS name, checked once (a bad name fails before any call). */
@@ -194,7 +201,8 @@ export class SqsQueueBroker implements QueueBroker {
   async dropContainer(queue: string): Promise<void> {
     const q = this.queue(queue);
     const { DeleteQueueCommand, GetQueueUrlCommand } = loadSdk();
-    for (const name of [q.name, deadLetterQueueName(q.name, this.fifo)]) {
+    // The dead-letter queue too, if an earlier initialize (with maxReceiveCount) made one.
+    for (const name of [q.name, deadLetterQueueName(q.name, this.fifo)].filter(isPossibleQueueName)) {
       try {
         const { QueueUrl } = await this.client.send(new GetQueueUrlCommand({ QueueName: name }));
         await this.client.send(new DeleteQueueCommand({ QueueUrl }));
@@ -215,11 +223,22 @@ export class SqsQueueBroker implements QueueBroker {
     const entries = messages.map((message) => this.sendEntry(q, message));
     if (entries.length === 0) return;
     const url = await this.url(q);
-    const failed: string[] = [];
-    for (const batch of splitBatches(entries, (e) => e.bytes, this.maxMessageBytes)) failed.push(...(await this.sendBatch(q, url, batch)));
+    const failed: NotSent[] = [];
+    const batches = splitBatches(entries, (e) => e.bytes, this.maxMessageBytes);
+    // A FIFO queue keeps the order of sends: one batch after another. A standard queue promises
+    // no order, so a few batches go at once (a big enqueueMany waits for round trips, not CPU).
+    const inFlight = this.fifo ? 1 : SEND_CONCURRENCY;
+    let next = 0;
+    const sender = async (): Promise<void> => {
+      while (next < batches.length) {
+        const batch = batches[next++];
+        failed.push(...(await this.sendBatch(q, url, batch)));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(inFlight, batches.length) }, sender));
     if (failed.length > 0) {
-      const ids = entries.filter((_, i) => failed.includes(String(i))).map((e) => e.message.taskId);
-      throw new SqsSendError(`SQS did not take ${ids.length} of ${entries.length} messages for queue ${q.name} (${failed.map((f) => f.slice(f.indexOf(' ') + 1)).join('; ')}); the others were sent. Not sent: ${ids.join(', ')}`, ids);
+      const ids = failed.map((f) => f.taskId);
+      throw new SqsSendError(`SQS did not take ${ids.length} of ${entries.length} messages for queue ${q.name} (${failed.map((f) => `${f.taskId}: ${f.reason}`).join('; ')}); the others were sent. Not sent: ${ids.join(', ')}`, ids);
     }
   }
 
@@ -245,12 +264,12 @@ export class SqsQueueBroker implements QueueBroker {
 
   /**
    * One SendMessageBatch; entries SQS failed on its side (not the sender's fault) are sent again,
-   * up to three rounds. Returns the indexes (within pushMany, as strings) and reasons of those not sent.
+   * up to three rounds. Returns those not sent, and why.
    */
-  private async sendBatch(q: SqsQueue, url: string, batch: SendEntry[]): Promise<string[]> {
+  private async sendBatch(q: SqsQueue, url: string, batch: SendEntry[]): Promise<NotSent[]> {
     const { SendMessageBatchCommand } = loadSdk();
     let pending = batch;
-    const notSent: string[] = [];
+    const notSent: NotSent[] = [];
     for (let round = 0; pending.length > 0; round++) {
       const out = await this.call(q.name, () =>
         this.client.send(
@@ -270,7 +289,7 @@ export class SqsQueueBroker implements QueueBroker {
       for (const failure of out.Failed ?? []) {
         const entry = pending[Number(failure.Id)];
         if (!failure.SenderFault && round < 2) again.push(entry);
-        else notSent.push(`${batch.indexOf(entry)} ${entry.message.taskId}: ${failure.Code ?? 'error'} ${failure.Message ?? ''}`.trim());
+        else notSent.push({ taskId: entry.message.taskId, reason: `${failure.Code ?? 'error'} ${failure.Message ?? ''}`.trim() });
       }
       if (again.length > 0) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** round));
       pending = again;
