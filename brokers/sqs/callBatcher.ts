@@ -10,10 +10,12 @@ interface Pending<T> {
 }
 
 /**
- * Gathers single calls made within a few milliseconds into batch calls of up to ten (SQS's
- * DeleteMessageBatch): a worker acknowledges its tasks one by one as they end, and ten of them
- * then cost one request instead of ten. Each caller still gets its own entry's outcome. The wait
- * delays only the deletion: the task's result is recorded before its acknowledgement.
+ * Gathers single calls into batch calls of up to ten (SQS's DeleteMessageBatch): a worker
+ * acknowledges its tasks one by one as they end, and the ones that end together (in one turn of
+ * the event loop, or within `maxWaitMs` if set) cost one request instead of ten. Each caller
+ * still gets its own entry's outcome. A wait delays only the deletion: the task's result is
+ * recorded before its acknowledgement. Waiting longer saves requests and costs throughput: a
+ * worker's slot stays taken until its acknowledgement is done.
  */
 export class CallBatcher<T> {
   private pending: Pending<T>[] = [];
@@ -22,7 +24,7 @@ export class CallBatcher<T> {
   /** `send` runs one batch (at most ten items) and maps failed entries, by index, to their error. */
   constructor(
     private readonly send: (items: T[]) => Promise<BatchResults>,
-    private readonly maxWaitMs = 5,
+    private readonly maxWaitMs = 0,
   ) {}
 
   add(item: T): Promise<void> {
@@ -36,10 +38,12 @@ export class CallBatcher<T> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setTimeout(() => {
+    const flush = () => {
       this.scheduled = false;
       this.flush();
-    }, this.maxWaitMs);
+    };
+    if (this.maxWaitMs > 0) setTimeout(flush, this.maxWaitMs);
+    else process.nextTick(flush);
   }
 
   private flush(): void {

@@ -196,7 +196,7 @@ describe('taskq initialize-queue --broker=sqs', () => {
     const prefix = uniquePrefix();
     const project = await sqsProject(prefix);
     // Long enough to still be delayed when the first switch gives up (it tries three rounds of a second).
-    const id = await enqueue(project, 'Hello', { name: 'later' }, ['--delay', '8000']);
+    const id = await enqueue(project, 'Hello', { name: 'later' }, ['--delay', '15000']);
 
     const refused = await run(project, ['initialize-queue', '--broker=rds', '--queue=standard']);
     expect(refused.code).toBe(1);
