@@ -1,5 +1,5 @@
 /**
- * Scenario 5: SQS, on fauxqs (an SQS emulator) started in this process, measured two ways in one
+ * Scenario 5: SQS, on fauxqs (an SQS emulator) started in a process of its own, measured two ways in one
  * run: the AWS SDK alone (a bare SendMessageBatch / ReceiveMessage / DeleteMessageBatch loop) and
  * taskq (`dispatcher.enqueueMany` + `Worker`s on an `SqsQueueBroker`), with the same task count,
  * the same number of consumers, batches of ten both ways. See docs/benchmarks.md, "SQS (fauxqs)".
@@ -9,6 +9,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { InMemoryTaskLogBroker, Queue, QueueDispatcher, RdsTaskLogBroker, SqsQueueBroker, type TaskLogBroker, TaskLog, Worker, silentLogger } from '../src';
 import { BenchNoop, type BenchResult, LatencyRecorder, type ScenarioOptions, median, now, percentiles, recordInto, scaled, sleep, yieldToLoop } from './common';
 import { tempDatabase } from './sqliteSetup';
+import { startSqsServer } from './sqsServerProcess';
 
 type Sdk = typeof import('@aws-sdk/client-sqs');
 
@@ -37,9 +38,8 @@ type Variant = 'bare' | 'taskq-memory' | 'taskq-sqlite';
  * median round of each with its ratio to the bare loop.
  */
 export async function sqsScenario(options: ScenarioOptions): Promise<BenchResult[]> {
-  // fauxqs is ESM-only; TypeScript (module node16) keeps this import() in the CommonJS output.
-  const { startFauxqs } = await import('fauxqs');
-  const server = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+  // In a process of its own, as a real SQS endpoint is: it does not share this process's CPU.
+  const server = await startSqsServer();
   const endpoint = `http://127.0.0.1:${server.port}`;
   const sdk = require('@aws-sdk/client-sqs') as Sdk;
   const client = new sdk.SQSClient({ region: REGION, endpoint, credentials: CREDENTIALS });

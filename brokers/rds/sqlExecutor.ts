@@ -30,33 +30,38 @@ export interface SqlExecutor {
 
 const STATEMENT_CACHE = 500;
 
-/** A statement run inside the open group commit, its outcome held until the group commits. */
-interface Settle {
-  resolve(): void;
+/** A statement waiting for the group commit, and how to tell its caller the outcome. */
+interface Queued {
+  step(): unknown;
+  resolve(value: unknown): void;
   reject(error: unknown): void;
 }
 
 /**
  * better-sqlite3 is synchronous: each call runs to its end, so statements never interleave.
  *
- * Group commit: the writes made in one turn of the event loop share one transaction. The first
- * opens it (BEGIN IMMEDIATE), each runs at once inside it, and their promises settle when it
- * commits, at the end of the turn: a worker that claims the ten tasks it received, or records ten
- * results that end together, pays one commit instead of ten. Nothing is reported done before it
- * is committed, and a failed statement fails alone (SQLite undoes just that statement), unless it
- * ended the transaction: then every statement of the group fails with it.
+ * Group commit: a write is not run at once but queued, and the statements queued in one turn of
+ * the event loop run together, in order, in one transaction at the end of the turn: a worker that
+ * claims the ten tasks it received, or records ten results that end together, pays one commit
+ * instead of ten. The write lock is held only while they run, never across application code; a
+ * lone statement runs as it is. Nothing is reported done before it is committed, and a failed
+ * statement fails alone (SQLite undoes just that statement), unless it ended the transaction:
+ * then every statement of the group fails with it. A read runs at once, unless writes are queued
+ * (then after them, so it sees them).
  */
 export class SqliteExecutor implements SqlExecutor {
   readonly dialect = 'sqlite' as const;
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
-  /** The statements of the open group commit, if one is open. */
-  private group?: Settle[];
+  /** The statements waiting for the group commit, if any. */
+  private queued?: Queued[];
 
   /**
    * Made once: better-sqlite3 builds a transaction wrapper per call to transaction(), a fifth of a
-   * small batch's time. Always run inside the group commit, where it is a savepoint.
+   * small batch's time. Inside a group commit it is a savepoint.
    */
   private readonly inTransaction: BetterSqlite3.Transaction<(statements: readonly SqlStatement[]) => number[]>;
+  /** The group commit's transaction: the queued statements, each outcome kept apart. */
+  private readonly inGroup: BetterSqlite3.Transaction<(queued: readonly Queued[], outcomes: { value?: unknown; error?: unknown }[]) => void>;
 
   private readonly file?: { path: string; ino: number; dev: number };
   private checkedAt = 0;
@@ -67,6 +72,17 @@ export class SqliteExecutor implements SqlExecutor {
     path?: string,
   ) {
     this.inTransaction = db.transaction((statements: readonly SqlStatement[]) => statements.map((s) => this.prepare(s.sql).run(...s.bindings).changes));
+    this.inGroup = db.transaction((queued: readonly Queued[], outcomes: { value?: unknown; error?: unknown }[]) => {
+      for (const q of queued) {
+        try {
+          outcomes.push({ value: q.step() });
+        } catch (error) {
+          // Most errors undo the statement alone; one that ended the transaction fails them all.
+          if (!db.inTransaction) throw error;
+          outcomes.push({ error });
+        }
+      }
+    });
     if (path) {
       const { ino, dev } = statSync(path);
       this.file = { path, ino, dev };
@@ -114,72 +130,61 @@ export class SqliteExecutor implements SqlExecutor {
     return this.execute(sql, (statement) => statement.run(...bindings).changes);
   }
 
-  /** In the open group, a nested transaction (a savepoint): all of them or none, still. */
+  /** All of them or none: in a group commit, a nested transaction (a savepoint). */
   batch(statements: readonly SqlStatement[]): Promise<number[]> {
-    return this.inGroup(() => this.inTransaction(statements));
+    return this.queue(() => (this.db.inTransaction ? this.inTransaction(statements) : this.inTransaction.immediate(statements)));
   }
 
-  /** A read runs at once, outside any transaction of its own; a write joins the group commit. */
   private execute<T>(sql: string, step: (statement: BetterSqlite3.Statement) => T): Promise<T> {
     let statement: BetterSqlite3.Statement;
     try {
       statement = this.prepare(sql);
-      if (statement.readonly && !this.group) return Promise.resolve(step(statement));
+      if (statement.readonly && !this.queued) return Promise.resolve(step(statement));
     } catch (error) {
       return Promise.reject(explained(error));
     }
-    return this.inGroup(() => step(statement));
+    return this.queue(() => step(statement));
   }
 
-  private inGroup<T>(step: () => T): Promise<T> {
-    if (!this.group) {
-      try {
-        this.db.exec('BEGIN IMMEDIATE');
-      } catch (error) {
-        return Promise.reject(explained(error));
+  private queue<T>(step: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (!this.queued) {
+        this.queued = [];
+        // After the turn's other statements: process.nextTick runs once the current job's
+        // microtasks are done, before any I/O.
+        process.nextTick(() => this.flush());
       }
-      this.group = [];
-      process.nextTick(() => this.commit());
-    }
-    const group = this.group;
-    let result: T;
-    try {
-      result = step();
-    } catch (error) {
-      // Most errors undo the statement alone; some (a full disk, I/O) end the transaction.
-      if (!this.db.inTransaction) this.abandon(group, error);
-      return Promise.reject(explained(error));
-    }
-    return new Promise<T>((resolve, reject) => group.push({ resolve: () => resolve(result), reject }));
+      this.queued.push({ step, resolve: resolve as (value: unknown) => void, reject });
+    });
   }
 
-  private commit(): void {
-    const group = this.group;
-    if (!group) return;
-    try {
-      if (this.db.inTransaction) this.db.exec('COMMIT');
-    } catch (error) {
-      this.abandon(group, error);
+  /** Runs the queued statements, alone or in one transaction, then settles them. */
+  private flush(): void {
+    const queued = this.queued;
+    this.queued = undefined;
+    if (!queued) return;
+    if (queued.length === 1) {
+      const [only] = queued;
+      try {
+        only.resolve(only.step());
+      } catch (error) {
+        only.reject(explained(error));
+      }
       return;
     }
-    this.group = undefined;
-    for (const settle of group) settle.resolve();
-  }
-
-  /** The group's transaction is gone: every statement in it is undone, and fails. */
-  private abandon(group: Settle[], error: unknown): void {
-    if (this.group === group) this.group = undefined;
+    const outcomes: { value?: unknown; error?: unknown }[] = [];
     try {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-    } catch {
-      // Rolled back already.
+      this.inGroup.immediate(queued, outcomes);
+    } catch (error) {
+      const failure = explained(error);
+      for (const q of queued) q.reject(failure);
+      return;
     }
-    const failure = explained(error);
-    for (const settle of group.splice(0)) settle.reject(failure);
+    queued.forEach((q, i) => ('error' in outcomes[i] ? q.reject(explained(outcomes[i].error)) : q.resolve(outcomes[i].value)));
   }
 
   async close(): Promise<void> {
-    this.commit();
+    this.flush();
     this.statements.clear();
     this.db.close();
   }

@@ -35,12 +35,22 @@ const committed = () => (other.prepare('SELECT id FROM t ORDER BY id').all() as 
 
 test('writes of one turn are one transaction, and resolve only once it is committed', async () => {
   const writes = [exec.run('INSERT INTO t VALUES (?, 1)', ['a']), exec.run('INSERT INTO t VALUES (?, 2)', ['b'])];
-  // Run, not committed: another connection sees neither yet.
+  // Queued, not committed: another connection sees neither yet.
   expect(committed()).toEqual([]);
-  // This connection reads its own writes inside the group.
+  // A read queued after them sees them.
   expect(await exec.all<{ id: string }>('SELECT id FROM t ORDER BY id')).toEqual([{ id: 'a' }, { id: 'b' }]);
   expect(await Promise.all(writes)).toEqual([1, 1]);
   expect(committed()).toEqual(['a', 'b']);
+});
+
+test('the write lock is not held while the writes wait for the end of the turn', async () => {
+  const write = exec.run('INSERT INTO t VALUES (?, 1)', ['mine']);
+  // Another process writing meanwhile, with no patience for a lock: it gets through.
+  const writer = new Database(path, { timeout: 0 });
+  writer.prepare('INSERT INTO t VALUES (?, 1)').run('theirs');
+  writer.close();
+  await write;
+  expect(committed()).toEqual(['mine', 'theirs']);
 });
 
 test('a failing statement fails alone: the others of its group commit', async () => {
