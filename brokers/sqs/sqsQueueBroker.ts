@@ -3,7 +3,7 @@ import { ConfigError, TaskqError } from '../../src/errors';
 import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceiveOptions, ReceivedMessage } from '../../src/queueBroker';
 import { type BatchResults, CallBatcher } from './callBatcher';
 import { chunks, splitBatches } from './sqsBatches';
-import { SqsSendError, explainSqsError, isStaleReceipt, sqsErrorCode } from './sqsErrors';
+import { SqsSendError, explainSqsError, isMissingQueue, isStaleReceipt, sqsErrorCode } from './sqsErrors';
 import { deadLetterQueueName, isPossibleQueueName, sqsQueueName } from './sqsNames';
 
 type Sdk = typeof import('@aws-sdk/client-sqs');
@@ -207,7 +207,7 @@ export class SqsQueueBroker implements QueueBroker {
         const { QueueUrl } = await this.client.send(new GetQueueUrlCommand({ QueueName: name }));
         await this.client.send(new DeleteQueueCommand({ QueueUrl }));
       } catch (error) {
-        if (!/NonExistentQueue|QueueDoesNotExist/.test(sqsErrorCode(error))) throw explainSqsError(error, name);
+        if (!isMissingQueue(error)) throw explainSqsError(error, name);
       }
     }
     q.url = undefined;
