@@ -64,7 +64,7 @@ const MIN_LEASE_MS = 100;
 /** How long a worker of one long-polling queue (SQS) lets a receive wait; the broker caps it. */
 const LONG_POLL_MS = 20_000;
 /** Outcomes that gave the message back rather than acknowledging it (see DeliveryOutcome). */
-const RELEASED: ReadonlySet<DeliveryOutcome | 'error'> = new Set(['retry', 'busy', 'deferred', 'lost-lease', 'cancelled', 'error']);
+const RELEASED: ReadonlySet<DeliveryOutcome> = new Set(['retry', 'busy', 'deferred', 'lost-lease', 'cancelled']);
 
 /**
  * Consumes one queue or all of them: receives under a lease, runs up to `concurrency` tasks at a
