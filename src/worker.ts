@@ -57,6 +57,8 @@ interface Held {
   queue: Queue;
   /** The latest delivery of the message: a redelivery while it runs replaces it (the old receipt is stale). */
   message: ReceivedMessage;
+  /** Its run is over and its acknowledgement under way: the message stays held (leased) until it ends. */
+  acknowledging?: boolean;
 }
 
 /** The shortest lease: renewed every third of it, a shorter one lapses at the first slow query. */
@@ -84,6 +86,8 @@ export class Worker {
   private readonly runner: TaskRunner;
   private readonly buffer: Held[] = [];
   private readonly active = new Map<Promise<void>, Held>();
+  /** Acknowledgements under way of runs that are over: their slots are free, the stop waits for them. */
+  private readonly acknowledging = new Set<Promise<void>>();
   /** Every message held (buffered or running): per queue, by message id. */
   private readonly held = new Map<Queue, Map<string, Held>>();
   private extending = false;
@@ -189,9 +193,10 @@ export class Worker {
           await this.sleep(this.idleMaxMs);
           continue;
         }
+        let received: Held[] = [];
         if (this.buffer.length === 0 && this.active.size < this.concurrency) {
-          const received = await this.receive(budget, longPoll);
-          if (received === 0) {
+          received = await this.receive(budget, longPoll);
+          if (received.length === 0) {
             if (longPoll && !this.receiveFailed) continue;
             // Back off with the time since work was last found: a quarter of it, within
             // [idleMinMs, idleMaxMs]. A queue that had work a moment ago is polled again soon,
@@ -212,12 +217,14 @@ export class Worker {
           }
           this.start(this.buffer.splice(next, 1)[0]);
         }
+        if (received.length > 0) await this.markDequeued(received);
         if (this.active.size >= this.concurrency || blocked) await this.sleep(this.idleMaxMs);
       }
     } finally {
       if (this.state !== 'stopped') this.state = 'stopping';
       await this.releaseBuffer();
       await Promise.allSettled([...this.active.keys()]);
+      await Promise.allSettled([...this.acknowledging]);
       this.runner.leases.stop();
       clearInterval(heartbeat);
       clearInterval(sweep);
@@ -228,8 +235,8 @@ export class Worker {
     return this.stats;
   }
 
-  /** Receives from the first queue, in strategy order, that has messages. Returns how many. */
-  private async receive(budget: number, longPoll: boolean): Promise<number> {
+  /** Receives from the first queue, in strategy order, that has messages. Returns what it holds anew. */
+  private async receive(budget: number, longPoll: boolean): Promise<Held[]> {
     const queues = this.queues.length === 1 ? this.queues : this.dispatcher.strategy.order(this.queues);
     this.receiveFailed = false;
     for (const queue of queues) {
@@ -246,7 +253,7 @@ export class Worker {
         this.poll = undefined;
       }
       if (messages.length === 0) continue;
-      const fresh: ReceivedMessage[] = [];
+      const fresh: Held[] = [];
       const heldHere = this.held.get(queue) as Map<string, Held>;
       for (const message of messages) {
         const running = heldHere.get(message.id);
@@ -260,16 +267,24 @@ export class Worker {
         const held = { queue, message };
         heldHere.set(message.id, held);
         this.buffer.push(held);
-        fresh.push(message);
+        fresh.push(held);
       }
-      try {
-        await this.dispatcher.taskLog.markDequeued(fresh.flatMap((m) => (m.taskId ? [m.taskId] : [])));
-      } catch (error) {
-        this.logger.warn(`could not mark tasks dequeued: ${(error as Error).message}`);
-      }
-      return fresh.length;
+      return fresh;
     }
-    return 0;
+    return [];
+  }
+
+  /**
+   * The log shows the messages this worker holds unstarted as dequeued (a started one is claimed
+   * as running instead: no write of its own on the way to that).
+   */
+  private async markDequeued(received: readonly Held[]): Promise<void> {
+    const ids = received.flatMap((held) => (held.message.taskId && this.buffer.includes(held) ? [held.message.taskId] : []));
+    try {
+      await this.dispatcher.taskLog.markDequeued(ids);
+    } catch (error) {
+      this.logger.warn(`could not mark tasks dequeued: ${(error as Error).message}`);
+    }
   }
 
   private start(held: Held): void {
@@ -277,8 +292,7 @@ export class Worker {
     const broker = queue.broker;
     const promise = this.runner
       .process(queue, message, {
-        // held.message, not message: a redelivery while it runs brings a newer receipt.
-        acknowledge: () => broker.acknowledge(queue.name, held.message),
+        acknowledge: () => this.acknowledge(held),
         release: (delayMs) => broker.release(queue.name, held.message, delayMs),
         lastDelivery: broker.maxReceives !== undefined && message.receiveCount >= broker.maxReceives,
       })
@@ -297,10 +311,34 @@ export class Worker {
       )
       .finally(() => {
         this.active.delete(promise);
-        this.held.get(queue)?.delete(message.id);
+        if (!held.acknowledging) this.held.get(queue)?.delete(message.id);
         this.wake();
       });
     this.active.set(promise, held);
+  }
+
+  /**
+   * Sends the acknowledgement of a run that is over and frees its slot without waiting for it:
+   * the next receive overlaps it (a batching broker's DeleteMessageBatch, a database's DELETE).
+   * The result is in the log already; should the acknowledgement fail, the message comes back
+   * when its lease ends and the duplicate guard settles it without a run. Until it ends the
+   * message stays held, its lease renewed.
+   */
+  private acknowledge(held: Held): Promise<void> {
+    const { queue } = held;
+    held.acknowledging = true;
+    // held.message: a redelivery while it ran brings a newer receipt.
+    const sent: Promise<void> = queue.broker
+      .acknowledge(queue.name, held.message)
+      .catch((error: unknown) => {
+        this.logger.warn(`could not acknowledge message ${held.message.id} (task ${held.message.taskId ?? 'unknown'}): ${(error as Error).message}; it comes back when its lease ends and is settled without a run`, { queue: queue.name, messageId: held.message.id, taskId: held.message.taskId });
+      })
+      .finally(() => {
+        this.acknowledging.delete(sent);
+        this.held.get(queue)?.delete(held.message.id);
+      });
+    this.acknowledging.add(sent);
+    return Promise.resolve();
   }
 
   private groupRunning(held: Held): boolean {

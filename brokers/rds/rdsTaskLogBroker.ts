@@ -151,14 +151,28 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
-    const now = this.db.now;
+    const claimed = await this.claimExisting(id, workerId, leaseMs);
+    if (claimed) return claimed;
     if (ifMissing) {
-      // One statement for the race the caller expects (its entry not written yet): the entry,
-      // already claimed. When it exists, nothing is written and the claim below decides.
+      // The race the caller expects (its message came before its entry was written): the entry,
+      // already claimed, in one statement. Should it have been written meanwhile, nothing is
+      // inserted and the claim is tried again. The entry is usually there: this comes second.
       const e = ifMissing;
       const inserted = await this.db.exec.run(this.insertClaimedSql, [e.id, e.parentId, e.taskName, e.label, TaskStatus.Running, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.createdAt.getTime(), workerId, leaseMs]);
       if (inserted === 1) return { outcome: 'claimed', attempt: 1, stalls: 0 };
+      const claimedNow = await this.claimExisting(id, workerId, leaseMs);
+      if (claimedNow) return claimedNow;
     }
+    const now = this.db.now;
+    const [row] = await this.db.exec.all<{ status: string; lease_left: number | string | null }>(`SELECT status, lease_until - ${now} AS lease_left FROM ${this.t} WHERE id = ?`, [id]);
+    if (!row) return { outcome: 'missing' };
+    if (row.status === TaskStatus.Running) return { outcome: 'busy', retryAfterMs: Math.max(0, Number(row.lease_left ?? 0)) };
+    return { outcome: 'not-runnable', status: row.status as TaskStatus };
+  }
+
+  /** Moves an existing entry to running if it can run now; undefined if none did. */
+  private async claimExisting(id: string, workerId: string, leaseMs: number): Promise<ClaimResult | undefined> {
+    const now = this.db.now;
     // Every SET reads the row as it was (MySQL reads earlier assignments: stalls goes first).
     const sql = `UPDATE ${this.t} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END, status = ?, worker_id = ?,
       lease_until = ${now} + ?, attempts = attempts + 1, started_at = ${now}, updated_at = ${now}
@@ -171,11 +185,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     } else {
       [claimed] = await this.db.exec.all<Claimed>(`${sql} RETURNING attempts, stalls`, bindings);
     }
-    if (claimed) return { outcome: 'claimed', attempt: Number(claimed.attempts), stalls: Number(claimed.stalls) };
-    const [row] = await this.db.exec.all<{ status: string; lease_left: number | string | null }>(`SELECT status, lease_until - ${now} AS lease_left FROM ${this.t} WHERE id = ?`, [id]);
-    if (!row) return { outcome: 'missing' };
-    if (row.status === TaskStatus.Running) return { outcome: 'busy', retryAfterMs: Math.max(0, Number(row.lease_left ?? 0)) };
-    return { outcome: 'not-runnable', status: row.status as TaskStatus };
+    return claimed ? { outcome: 'claimed', attempt: Number(claimed.attempts), stalls: Number(claimed.stalls) } : undefined;
   }
 
   async renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]> {

@@ -803,6 +803,21 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       await log.addIfMissing([entry('new', { label: 'late' })]);
       expect(await log.get('new')).toMatchObject({ label: 'from the message', status: TaskStatus.Running });
     });
+
+    test('claim with ifMissing racing the dispatcher’s write and another worker: exactly one claim per entry', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `race-${i}`);
+      const outcomes = await Promise.all(
+        ids.map(async (id, i) => {
+          // The three writes in an order that differs per id.
+          const writes = [() => broker.claim(id, 'w1', HOUR, entry(id)), () => log.addIfMissing([entry(id)]).then(() => undefined), () => broker.claim(id, 'w2', HOUR, entry(id))];
+          const order = i % 2 === 0 ? writes : writes.reverse();
+          const results = await Promise.all(order.map((write) => write()));
+          return results.flatMap((r) => (r ? [r.outcome] : [])).sort();
+        }),
+      );
+      expect(outcomes.every((o) => o.join() === 'busy,claimed')).toBe(true);
+      for (const id of ids) expect(await log.get(id)).toMatchObject({ status: TaskStatus.Running, attempts: 1, stalls: 0 });
+    });
   });
 
   // ---- archive / cancel ---------------------------------------------------------------------------
