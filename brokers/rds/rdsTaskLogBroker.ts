@@ -3,6 +3,7 @@ import type { JsonValue } from '../../src/json';
 import type { ReportData } from '../../src/report';
 import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
+import { TaskqError } from '../../src/errors';
 import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { TaskStatus } from '../../src/taskStatus';
 import { type RdsConnection, checkTableName } from './connection';
@@ -47,6 +48,9 @@ const INSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)';
 
 const date = (v: number | string | null): Date | null => (v === null ? null : new Date(Number(v)));
 const json = (v: string | null): JsonValue => (v === null ? null : (JSON.parse(v) as JsonValue));
+/** SQLite, PostgreSQL and MySQL's ways of saying a primary key is taken. */
+const MYSQL_DUPLICATE_KEY = 1062;
+const DUPLICATE_KEY = /UNIQUE constraint failed|duplicate key value violates unique constraint|Duplicate entry/;
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
 /** The task log in one SQL table. Every status change is a conditional UPDATE (compare-and-set). */
@@ -56,7 +60,8 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   private readonly client: RdsClient;
   private readonly insertSql = new SqlTextCache((rows) => this.insertText(rows, 'INSERT', ''));
   private readonly insertIfMissingSql = new SqlTextCache((rows) =>
-    this.db.dialect === 'mysql' ? this.insertText(rows, 'INSERT IGNORE', '') : this.insertText(rows, 'INSERT', ' ON CONFLICT (id) DO NOTHING'),
+    // Not INSERT IGNORE: that would also turn a value too long for its column into a warning.
+    this.db.dialect === 'mysql' ? this.insertText(rows, 'INSERT', ' ON DUPLICATE KEY UPDATE id = id') : this.insertText(rows, 'INSERT', ' ON CONFLICT (id) DO NOTHING'),
   );
 
   constructor(options: RdsTaskLogBrokerOptions = {}) {
@@ -80,10 +85,23 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   /** An entry inserted already claimed (attempt 1), unless one exists: see claim's `ifMissing`. */
   private get insertClaimedSql(): string {
     const now = this.db.now;
+    // MySQL has no DO NOTHING that tells an insert from a row left alone (its affected rows are 1
+    // for both with the FOUND_ROWS flag mysql2 sets): there, a duplicate key is caught instead.
     this.insertClaimedText ??=
-      `${this.db.dialect === 'mysql' ? 'INSERT IGNORE' : 'INSERT'} INTO ${this.t} (id, parent_id, task_name, label, status, owner, queue, parameters, attempts, created_at, updated_at, worker_id, lease_until, started_at)
+      `INSERT INTO ${this.t} (id, parent_id, task_name, label, status, owner, queue, parameters, attempts, created_at, updated_at, worker_id, lease_until, started_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ${now}, ?, ${now} + ?, ${now})${this.db.dialect === 'mysql' ? '' : ' ON CONFLICT (id) DO NOTHING'}`;
     return this.insertClaimedText;
+  }
+
+  /** Inserts the entry already claimed; 0 if it exists. */
+  private async insertClaimed(e: NewTaskLogEntry, workerId: string, leaseMs: number): Promise<number> {
+    const bindings = [e.id, e.parentId, e.taskName, e.label, TaskStatus.Running, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.createdAt.getTime(), workerId, leaseMs];
+    try {
+      return await this.db.exec.run(this.insertClaimedSql, bindings);
+    } catch (error) {
+      if (this.db.dialect === 'mysql' && (error as { errno?: number }).errno === MYSQL_DUPLICATE_KEY) return 0;
+      throw error;
+    }
   }
 
   /** Runs a query made with knex's builder on this broker's executor. */
@@ -101,7 +119,13 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
-    await runStatements(this.db.exec, this.insertStatements(entries));
+    try {
+      await runStatements(this.db.exec, this.insertStatements(entries));
+    } catch (error) {
+      // Each database words it its own way: one sentence for all, the database's after it.
+      if (DUPLICATE_KEY.test(String((error as Error).message))) throw new TaskqError(`A task id is already in the task log, nothing was added: ${(error as Error).message}`);
+      throw error;
+    }
   }
 
   async addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void> {
@@ -157,8 +181,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
       // The race the caller expects (its message came before its entry was written): the entry,
       // already claimed, in one statement. Should it have been written meanwhile, nothing is
       // inserted and the claim is tried again. The entry is usually there: this comes second.
-      const e = ifMissing;
-      const inserted = await this.db.exec.run(this.insertClaimedSql, [e.id, e.parentId, e.taskName, e.label, TaskStatus.Running, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.createdAt.getTime(), workerId, leaseMs]);
+      const inserted = await this.insertClaimed(ifMissing, workerId, leaseMs);
       if (inserted === 1) return { outcome: 'claimed', attempt: 1, stalls: 0 };
       const claimedNow = await this.claimExisting(id, workerId, leaseMs);
       if (claimedNow) return claimedNow;

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { RdsConnection } from './connection';
+import { requireSkipLocked } from './sql/requireSkipLocked';
 
 const HAS_TABLE = {
   sqlite: "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -11,10 +12,24 @@ async function hasTable(db: RdsConnection, table: string): Promise<boolean> {
   return (await db.exec.all(HAS_TABLE[db.dialect], [table])).length > 0;
 }
 
-/** Creates the table unless it exists; another process creating it at the same time is fine. */
+/**
+ * Creates the table unless it exists; another process creating it at the same time is fine.
+ * On MySQL the table is utf8mb4 with a binary collation: ids, queue names and the task log's
+ * filters compare exactly and sort by code point, as on SQLite and PostgreSQL (the server's
+ * default collation is case- and accent-insensitive, and 3-byte utf8 on older servers).
+ */
 async function createTable(db: RdsConnection, table: string, define: (t: Knex.CreateTableBuilder) => void): Promise<void> {
   if (await hasTable(db, table)) return;
-  const statements = db.knex.schema.createTable(table, define).toSQL() as unknown as { sql: string; bindings: (string | number)[] }[];
+  const statements = db.knex.schema
+    .createTable(table, (t) => {
+      if (db.dialect === 'mysql') {
+        t.charset('utf8mb4');
+        t.collate('utf8mb4_bin');
+        t.engine('InnoDB');
+      }
+      define(t);
+    })
+    .toSQL() as unknown as { sql: string; bindings: (string | number)[] }[];
   try {
     await db.exec.batch(statements.map((s) => ({ sql: s.sql, bindings: s.bindings ?? [] })));
   } catch (error) {
@@ -29,12 +44,15 @@ async function createTable(db: RdsConnection, table: string, define: (t: Knex.Cr
  * received: its run-at time, or the end of its lease while reserved (then also in
  * `reserved_until`); the claim index (queue, visible_at, id) serves the claim's WHERE and ORDER BY.
  */
-export function createMessagesTable(db: RdsConnection, table: string): Promise<void> {
-  return createTable(db, table, (t) => {
+export async function createMessagesTable(db: RdsConnection, table: string): Promise<void> {
+  // Refused at initialize-queue, not first at a worker's receive.
+  await requireSkipLocked(db);
+  await createTable(db, table, (t) => {
     t.bigIncrements('id').primary();
     t.string('queue', 200).notNullable();
     t.string('task_id', 64).notNullable();
-    t.text('body').notNullable();
+    // LONGTEXT on MySQL, where TEXT stops at 64 KiB (the others ignore the type).
+    t.text('body', 'longtext').notNullable();
     t.bigInteger('visible_at').notNullable();
     t.bigInteger('reserved_until').nullable();
     t.integer('receive_count').notNullable().defaultTo(0);
@@ -88,9 +106,9 @@ function createTaskLogTableV1(db: RdsConnection, table: string): Promise<void> {
     t.string('status', 20).notNullable();
     t.string('owner', 255).nullable();
     t.string('queue', 200).nullable();
-    t.text('parameters').nullable();
-    t.text('report').nullable();
-    t.text('progress').nullable();
+    t.text('parameters', 'longtext').nullable();
+    t.text('report', 'longtext').nullable();
+    t.text('progress', 'longtext').nullable();
     t.integer('attempts').notNullable().defaultTo(0);
     t.string('worker_id', 255).nullable();
     t.bigInteger('lease_until').nullable();

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemoryQueueBroker, InMemoryTaskLogBroker, RdsQueueBroker, RdsTaskLogBroker, type QueueBroker, type TaskLogBroker } from '../../src';
+import { useMysqlDatabase } from './mysql';
 import { usePostgresDatabase } from './postgres';
 
 export interface BrokerSetup {
@@ -39,8 +40,9 @@ function rds(connection: string, cleanup: () => void = () => undefined): BrokerS
 }
 
 /**
- * The setups a delivery test runs on: memory, SQLite and PostgreSQL (when TASKQ_TEST_PG_URL is
- * set; call at the top level of a test file, it creates the file's database).
+ * The setups a delivery test runs on: memory, SQLite, PostgreSQL (when TASKQ_TEST_PG_URL is set)
+ * and MySQL (TASKQ_TEST_MYSQL_URL); call at the top level of a test file, it creates the file's
+ * databases.
  */
 export function deliverySetups(): [string, BrokerSetupFactory][] {
   const setups: [string, BrokerSetupFactory][] = [
@@ -61,5 +63,7 @@ export function deliverySetups(): [string, BrokerSetupFactory][] {
   ];
   const pg = usePostgresDatabase('delivery');
   if (pg) setups.push(['postgres', () => rds(pg)]);
+  const mysql = useMysqlDatabase('delivery');
+  if (mysql) setups.push(['mysql', () => rds(mysql)]);
   return setups;
 }

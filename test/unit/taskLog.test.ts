@@ -16,6 +16,7 @@ import {
   type TaskLogColumn,
   type TaskLogEntry,
 } from '../../src';
+import { useMysqlDatabase } from '../helpers/mysql';
 import { usePostgresDatabase } from '../helpers/postgres';
 import { wait } from '../helpers/wait';
 
@@ -28,6 +29,8 @@ interface Setup {
 // server's C.UTF-8 default, which is where PostgreSQL strayed from SQLite and memory.
 const pgConnection = usePostgresDatabase('task log', { icuLocale: 'en-US' });
 let pgTables = 0;
+const mysqlConnection = useMysqlDatabase('task log');
+let mysqlTables = 0;
 
 const setups: [string, () => Setup][] = [
   ['memory', () => ({ broker: new InMemoryTaskLogBroker(), cleanup: () => undefined })],
@@ -41,6 +44,7 @@ const setups: [string, () => Setup][] = [
   ],
   // A table of its own per test in the file's database, which is dropped at the end.
   ...(pgConnection ? [['postgres', () => ({ broker: new RdsTaskLogBroker({ connection: pgConnection, table: `task_log_${++pgTables}` }), cleanup: () => undefined })] as [string, () => Setup]] : []),
+  ...(mysqlConnection ? [['mysql', () => ({ broker: new RdsTaskLogBroker({ connection: mysqlConnection, table: `task_log_${++mysqlTables}` }), cleanup: () => undefined })] as [string, () => Setup]] : []),
 ];
 
 const T0 = Date.parse('2024-01-01T00:00:00.000Z');
@@ -416,8 +420,16 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
         entry('upper', { label: 'CAFÉ' }),
         entry('emoji', { label: 'x😀y' }),
         entry('lines', { label: 'line1\nline2' }),
+        entry('bang', { label: 'Hi!%_' }),
       ]),
     );
+
+    test('no character but % and _ is special: ! (MySQL’s escape here) and ESCAPE words are literal', async () => {
+      expect(ids(await log.search(filter().like('label', 'hi!%')))).toEqual(['bang']);
+      expect(ids(await log.search(filter().like('label', '%!%')))).toEqual(['bang']);
+      expect(await log.search(filter().like('label', 'hi%!'))).toEqual([]);
+      expect(await log.search(filter().like('label', "hi' ESCAPE '!"))).toEqual([]);
+    });
 
     test('a backslash is a literal character, never an escape', async () => {
       expect(ids(await log.search(filter().like('label', 'c:\\temp\\%')))).toEqual(['path']);

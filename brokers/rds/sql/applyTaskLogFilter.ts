@@ -23,17 +23,29 @@ export const COLUMN_NAMES: Readonly<Record<TaskLogColumn, string>> = {
 
 const COMPARISONS = { lt: '<', lte: '<=', gt: '>', gte: '>=' } as const;
 
+/** The column with A–Z folded to a–z and no other letter: MySQL's LOWER folds É to é too. */
+const MYSQL_ASCII_LOWER = Array.from({ length: 26 }, (_, i) => String.fromCharCode(65 + i)).reduce((sql, upper) => `REPLACE(${sql}, '${upper}', '${upper.toLowerCase()}')`, '??');
+
 /**
  * Case-insensitive for ASCII letters, `%` and `_` the only wildcards, a backslash literal: as the
- * memory broker matches. PostgreSQL and MySQL escape with a backslash unless told ESCAPE ''; SQLite
- * has no escape character unless given one (and refuses ''). Under "C", PostgreSQL's LOWER folds
- * ASCII letters only, as SQLite's does; the database's own collation would fold É to é too.
+ * memory broker matches. PostgreSQL escapes with a backslash unless told ESCAPE ''; SQLite has no
+ * escape character unless given one (and refuses ''); MariaDB takes ESCAPE '' as the backslash,
+ * so there the escape is `!`, doubled in the pattern (likePattern). Under "C", PostgreSQL's LOWER
+ * folds ASCII letters only, as SQLite's does; the database's own collation would fold É to é too.
+ * MySQL's columns are utf8mb4_bin (see schema.ts): LIKE is case-sensitive there, both sides are
+ * folded by hand.
  */
 const LIKE: Record<Dialect, string> = {
   sqlite: 'LOWER(??) LIKE LOWER(?)',
   postgres: `LOWER(?? COLLATE "C") LIKE LOWER(? COLLATE "C") ESCAPE ''`,
-  mysql: `LOWER(??) LIKE LOWER(?) ESCAPE ''`,
+  mysql: `${MYSQL_ASCII_LOWER} LIKE ? ESCAPE '!'`,
 };
+
+/** The LIKE pattern as the dialect's LIKE above takes it. */
+function likePattern(pattern: string, dialect: Dialect): string {
+  if (dialect !== 'mysql') return pattern;
+  return pattern.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/!/g, '!!');
+}
 
 /** The SQL column; the check stands even though the snapshot was validated, as this is SQL text. */
 function sqlColumn(column: TaskLogColumn): string {
@@ -69,7 +81,7 @@ export function applyConditions(query: Knex.QueryBuilder, conditions: readonly F
         query.whereRaw(`${orderedColumn(condition.column, dialect)} ${COMPARISONS[condition.operator]} ?`, [col, condition.value]);
         break;
       case 'like':
-        query.whereRaw(LIKE[dialect], [col, condition.value]);
+        query.whereRaw(LIKE[dialect], [col, likePattern(condition.value, dialect)]);
         break;
       case 'in':
         if (condition.values.length === 0) query.whereRaw('1 = 0');

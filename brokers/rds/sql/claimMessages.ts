@@ -1,4 +1,5 @@
 import type { RdsConnection } from '../connection';
+import { requireSkipLocked } from './requireSkipLocked';
 
 export interface ClaimedRow {
   id: number | string;
@@ -27,6 +28,7 @@ export async function claimMessages(db: RdsConnection, table: string, queue: str
     // RETURNING gives no order; ids grow with time, so this is the queue's order but for releases.
     return rows.sort((a, b) => Number(a.id) - Number(b.id));
   }
+  await requireSkipLocked(db);
   return db.knex.transaction(async (trx) => {
     const ids = (await trx(table).select('id').where('queue', queue).andWhere('visible_at', '<=', trx.raw(db.now)).orderBy([{ column: 'visible_at' }, { column: 'id' }]).limit(max).forUpdate().skipLocked()).map((r: { id: number }) => r.id);
     if (ids.length === 0) return [];

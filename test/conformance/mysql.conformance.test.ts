@@ -1,0 +1,18 @@
+/**
+ * The conformance suite on a real MySQL or MariaDB server (TASKQ_TEST_MYSQL_URL, e.g.
+ * mysql://root@127.0.0.1:3306/test), in a database of its own that is dropped at the end.
+ */
+import { useMysqlDatabase } from '../helpers/mysql';
+import { describeBrokerConformance } from './queueBrokerConformance';
+import { rdsUnderTest } from './rdsUnderTest';
+
+const connection = useMysqlDatabase('conformance');
+
+if (connection) {
+  let n = 0;
+  // Tables of their own per test, so a test never sees another's leftovers.
+  describeBrokerConformance('mysql', async () => {
+    const suffix = ++n;
+    return rdsUnderTest(connection, { messages: `messages_${suffix}`, taskLog: `task_log_${suffix}` });
+  });
+}
