@@ -14,7 +14,7 @@ import { assertValidName } from './taskRegistry';
 
 const receive = z.number().int().positive();
 const memoryBroker = z.object({ type: z.literal('memory'), sync: z.boolean().optional(), receive: receive.optional() }).strict();
-const rdsBroker = z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), receive: receive.optional(), table: z.string().optional() }).strict();
+const rdsBroker = z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), receive: receive.optional(), table: z.string().optional(), notify: z.boolean().optional() }).strict();
 const sqsBroker = z
   .object({
     type: z.literal('sqs'),

@@ -61,6 +61,16 @@ export interface QueueBroker {
   pushWithLogEntries?(queue: string, messages: readonly OutgoingMessage[], taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean>;
 
   /**
+   * Optional: tells a worker at once when messages are pushed to `queue` by any process, so an
+   * idle worker need not poll to find them (PostgreSQL's LISTEN/NOTIFY). `onPushed(delayMs)`:
+   * a message becomes visible in `delayMs` (0: now); `onPushed(0)` also means "look again" after
+   * notifications may have been lost. Best effort: workers keep polling, more slowly, as the
+   * safety net. `onError` hears of a lost connection (the broker reconnects on its own).
+   * Resolves with the unsubscribe once listening (or once the first try failed).
+   */
+  listen?(queue: string, onPushed: (delayMs: number) => void, onError?: (message: string) => void): Promise<() => Promise<void>>;
+
+  /**
    * Optional: which of `taskIds` have a message on the queue (waiting, delayed or leased). Lets
    * the lost-task sweep tell a task that waits for its message from one whose message is gone;
    * a broker that cannot look messages up by task (SQS) leaves it out, and is not swept.

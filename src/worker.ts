@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import { DueTimes } from './dueTimes';
 import { ConfigError } from './errors';
 import type { Logger } from './logger';
 import { sweepLostTasks } from './lostTaskSweep';
@@ -176,6 +177,8 @@ export class Worker {
     const unsubscribe = this.dispatcher.onEnqueued((queue) => {
       if (this.queues.some((q) => q.name === queue)) this.wake();
     });
+    const due = new DueTimes(() => this.wake());
+    const unlisten = await this.listen(due);
     this.logger.info('worker started', { workerId: this.id, queues: this.queues.map((q) => q.name), concurrency: this.concurrency, limit: this.limit ?? null });
     let lastWorkAt = Date.now();
     // A broker that waits for messages itself (SQS long polling) needs no back-off on top.
@@ -229,10 +232,36 @@ export class Worker {
       clearInterval(heartbeat);
       clearInterval(sweep);
       unsubscribe();
+      due.clear();
+      await Promise.allSettled(unlisten.map((stop) => stop()));
       this.state = 'stopped';
       this.logger.info('worker stopped', { workerId: this.id, ...this.stats });
     }
     return this.stats;
+  }
+
+  /**
+   * Listens on the queues whose broker tells of pushes from other processes (PostgreSQL's
+   * NOTIFY): a push wakes the worker at once, a delayed one when it becomes due. Before the first
+   * receive, so no push falls between the two. Polling goes on as the safety net.
+   */
+  private async listen(due: DueTimes): Promise<Array<() => Promise<void>>> {
+    const stops = await Promise.all(
+      this.queues.map(async (queue) => {
+        if (!queue.broker.listen) return undefined;
+        try {
+          return await queue.broker.listen(
+            queue.name,
+            (delayMs) => (delayMs > 0 ? due.add(Date.now() + delayMs) : this.wake()),
+            (message) => this.logger.warn(message, { workerId: this.id, queue: queue.name }),
+          );
+        } catch (error) {
+          this.logger.warn(`cannot listen for new tasks on queue ${queue.name}, polling only: ${(error as Error).message}`, { workerId: this.id, queue: queue.name });
+          return undefined;
+        }
+      }),
+    );
+    return stops.filter((stop) => stop !== undefined);
   }
 
   /** Receives from the first queue, in strategy order, that has messages. Returns what it holds anew. */

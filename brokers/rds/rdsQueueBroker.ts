@@ -7,7 +7,8 @@ import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createMessagesTable } from './schema';
 import { type ClaimedRow, claimMessages } from './sql/claimMessages';
-import { type SqlStatement, runStatements } from './sqlExecutor';
+import { PgNotifications } from './pgNotifications';
+import { type SqlStatement, type SqlValue, runStatements } from './sqlExecutor';
 
 export interface RdsQueueBrokerOptions {
   /** `sqlite:PATH` (default `sqlite:./taskq.db`), `postgres://…`, `mysql://…`. */
@@ -16,7 +17,16 @@ export interface RdsQueueBrokerOptions {
   receive?: number;
   /** The messages table (shared by every queue). */
   table?: string;
+  /**
+   * PostgreSQL: a push NOTIFYs the workers, which LISTEN, so an idle worker starts a new task
+   * at once instead of at its next poll (default true). Turn it off behind a pooler in
+   * transaction mode (PgBouncer), where LISTEN cannot work. Other dialects poll.
+   */
+  notify?: boolean;
 }
+
+/** The notifications a push sends: the queue, and the distinct delays until visible (at most this many). */
+const NOTIFY_DELAYS = 10;
 
 /** Rows per INSERT: far below SQLite's 32,766 bound parameters (5 a row). */
 const INSERT_CHUNK = 500;
@@ -44,12 +54,28 @@ export class RdsQueueBroker implements QueueBroker {
   private readonly insertSql = new SqlTextCache(
     (rows) => `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at) VALUES ${Array.from({ length: rows }, () => `(?, ?, ?, ${this.db.now} + ?, 0, ${this.db.now})`).join(', ')}`,
   );
+  /** The insert, and its NOTIFYs in the same statement (one round trip; sent at commit). */
+  private readonly insertNotifySql = new SqlTextCache(
+    (key) => {
+      const rows = Math.floor(key / 100);
+      const notes = key % 100;
+      return `WITH inserted AS (${this.insertSql.get(rows)}) SELECT pg_notify(?, note) FROM (VALUES ${Array.from({ length: notes }, () => '(?)').join(', ')}) AS notes(note)`;
+    },
+  );
+  private readonly notify: boolean;
+  private notifications?: PgNotifications;
 
   constructor(options: RdsQueueBrokerOptions = {}) {
     this.client = new RdsClient(options.connection);
     this.receiveBatchSize = options.receive ?? 5;
     this.processLocal = this.client.connectionString === 'sqlite::memory:';
     this.table = checkTableName('table', options.table ?? 'taskq_messages');
+    this.notify = options.notify ?? true;
+  }
+
+  /** NOTIFY on push and LISTEN in workers: PostgreSQL only, unless turned off. */
+  private get notifies(): boolean {
+    return this.notify && this.db.dialect === 'postgres';
   }
 
   get connectionString(): string {
@@ -87,7 +113,16 @@ export class RdsQueueBroker implements QueueBroker {
    */
   async pushWithLogEntries(queue: string, messages: readonly OutgoingMessage[], taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean> {
     if (!(taskLog instanceof RdsTaskLogBroker) || taskLog.database.exec !== this.db.exec) return false;
-    await this.db.exec.batch([...taskLog.insertStatements(entries), ...this.insertStatements(queue, messages)]);
+    const logInserts = taskLog.insertStatements(entries);
+    const messageInserts = this.insertStatements(queue, messages);
+    if (this.db.dialect === 'postgres' && logInserts.length === 1 && messageInserts.length === 1) {
+      // One statement is atomic on its own: one round trip instead of BEGIN, two INSERTs, COMMIT.
+      const [log, message] = [logInserts[0], messageInserts[0]];
+      const rest = message.sql.startsWith('WITH ') ? `, ${message.sql.slice('WITH '.length)}` : ` ${message.sql}`;
+      await this.db.exec.run(`WITH log_entries AS (${log.sql})${rest}`, [...log.bindings, ...message.bindings]);
+      return true;
+    }
+    await this.db.exec.batch([...logInserts, ...messageInserts]);
     return true;
   }
 
@@ -98,14 +133,34 @@ export class RdsQueueBroker implements QueueBroker {
   private insertStatements(queue: string, messages: readonly OutgoingMessage[]): SqlStatement[] {
     const statements: SqlStatement[] = [];
     const now = Date.now();
+    const delayOf = (m: OutgoingMessage) => (m.runAt === undefined ? 0 : Math.max(0, m.runAt - now));
     for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
       const chunk = messages.slice(i, i + INSERT_CHUNK);
-      statements.push({
-        sql: this.insertSql.get(chunk.length),
-        bindings: chunk.flatMap((m) => [queue, m.taskId, m.body, m.runAt === undefined ? 0 : Math.max(0, m.runAt - now)]),
-      });
+      const bindings: SqlValue[] = chunk.flatMap((m) => [queue, m.taskId, m.body, delayOf(m)]);
+      const last = i + INSERT_CHUNK >= messages.length;
+      if (last && this.notifies) {
+        // Payload `delayMs:queue`; the transaction's statements all commit together, so the
+        // last one carries the notifications of them all.
+        const delays = [...new Set(messages.map(delayOf))].sort((a, b) => a - b).slice(0, NOTIFY_DELAYS);
+        statements.push({ sql: this.insertNotifySql.get(chunk.length * 100 + delays.length), bindings: [...bindings, this.table, ...delays.map((d) => `${d}:${queue}`)] });
+      } else {
+        statements.push({ sql: this.insertSql.get(chunk.length), bindings });
+      }
     }
     return statements;
+  }
+
+  async listen(queue: string, onPushed: (delayMs: number) => void, onError: (message: string) => void = () => undefined): Promise<() => Promise<void>> {
+    if (!this.notifies) return async () => undefined;
+    if (!this.notifications || this.notifications.isClosed) this.notifications = new PgNotifications(this.client.connectionString, this.table);
+    return this.notifications.subscribe({
+      onNotification(payload) {
+        if (payload === '') return onPushed(0);
+        const at = payload.indexOf(':');
+        if (payload.slice(at + 1) === queue) onPushed(Number(payload.slice(0, at)));
+      },
+      onError,
+    });
   }
 
   async receive(queue: string, max: number, leaseMs: number): Promise<ReceivedMessage[]> {
@@ -168,10 +223,11 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   describe(): BrokerDescription {
-    return { type: this.type, connection: this.client.display, receive: this.receiveBatchSize, table: this.table };
+    return { type: this.type, connection: this.client.display, receive: this.receiveBatchSize, table: this.table, ...(this.notify ? {} : { notify: false }) };
   }
 
-  close(): Promise<void> {
-    return this.client.close();
+  async close(): Promise<void> {
+    await this.notifications?.close();
+    await this.client.close();
   }
 }

@@ -287,6 +287,12 @@ describe('createDispatcher', () => {
     expect(dispatcher.getDefaultQueue().name).toBe('fast');
   });
 
+  test('an rds queue broker takes notify (false is kept in describe(), for initialize-queue to record); a non-boolean is refused', async () => {
+    const dispatcher = await build({ queues: [{ name: 'db', broker: { type: 'rds', connection: 'sqlite::memory:', notify: false } }], taskLog: { type: 'memory' }, baseDir: dir });
+    expect(dispatcher.getQueue('db').broker.describe()).toMatchObject({ type: 'rds', notify: false });
+    expect(configErrorOf(() => parseConfig({ queues: [{ name: 'db', broker: { type: 'rds', notify: 'no' } }] }))).toMatch(/notify/);
+  });
+
   test('defaultQueue, associations and strategy are passed on', async () => {
     const dispatcher = await build({
       queues: [
