@@ -25,8 +25,24 @@ export interface SqlExecutor {
   run(sql: string, bindings?: readonly SqlValue[]): Promise<number>;
   /** The statements in one transaction; the rows each changed. */
   batch(statements: readonly SqlStatement[]): Promise<number[]>;
+  /**
+   * Runs `work` in one transaction on one connection, holding the database-wide lock `lock`
+   * (across processes: PostgreSQL's advisory lock, MySQL's GET_LOCK, SQLite's write lock), so
+   * that of several processes doing the same work (a schema migration) one at a time does it.
+   * Committed if `work` resolves, rolled back where the database can (not MySQL's DDL) if not.
+   */
+  exclusive<T>(lock: string, work: (session: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/** Statements inside `exclusive`. */
+export interface SqlSession {
+  all<T>(sql: string, bindings?: readonly SqlValue[]): Promise<T[]>;
+  run(sql: string, bindings?: readonly SqlValue[]): Promise<number>;
+}
+
+/** How long MySQL waits for another process's lock before giving up. */
+const MYSQL_LOCK_WAIT_S = 120;
 
 const STATEMENT_CACHE = 500;
 
@@ -183,6 +199,35 @@ export class SqliteExecutor implements SqlExecutor {
     queued.forEach((q, i) => ('error' in outcomes[i] ? q.reject(explained(outcomes[i].error)) : q.resolve(outcomes[i].value)));
   }
 
+  /**
+   * BEGIN IMMEDIATE takes the write lock (other processes wait, busy_timeout). The session runs
+   * statements on the handle at once; writes other code queues meanwhile join the transaction.
+   */
+  async exclusive<T>(_lock: string, work: (session: SqlSession) => Promise<T>): Promise<T> {
+    this.flush();
+    const direct = <R>(sql: string, step: (statement: BetterSqlite3.Statement) => R): Promise<R> => {
+      try {
+        return Promise.resolve(step(this.prepare(sql)));
+      } catch (error) {
+        return Promise.reject(explained(error));
+      }
+    };
+    const session: SqlSession = {
+      all: <R>(sql: string, bindings: readonly SqlValue[] = []) => direct(sql, (st) => st.all(...bindings) as R[]),
+      run: (sql, bindings = []) => direct(sql, (st) => st.run(...bindings).changes),
+    };
+    this.db.prepare('BEGIN IMMEDIATE').run();
+    try {
+      const result = await work(session);
+      this.flush();
+      this.db.prepare('COMMIT').run();
+      return result;
+    } catch (error) {
+      if (this.db.inTransaction) this.db.prepare('ROLLBACK').run();
+      throw error;
+    }
+  }
+
   async close(): Promise<void> {
     this.flush();
     this.statements.clear();
@@ -219,6 +264,33 @@ export class KnexExecutor implements SqlExecutor {
         const changes: number[] = [];
         for (const s of statements) changes.push(changesOf(this.dialect, await trx.raw(s.sql, s.bindings as Knex.RawBinding[])));
         return changes;
+      });
+    } catch (error) {
+      throw explained(error);
+    }
+  }
+
+  async exclusive<T>(lock: string, work: (session: SqlSession) => Promise<T>): Promise<T> {
+    try {
+      return await this.knex.transaction(async (trx) => {
+        const session: SqlSession = {
+          all: async <R>(sql: string, bindings: readonly SqlValue[] = []) => rowsOf<R>(this.dialect, await trx.raw(sql, bindings as Knex.RawBinding[])),
+          run: async (sql, bindings = []) => changesOf(this.dialect, await trx.raw(sql, bindings as Knex.RawBinding[])),
+        };
+        if (this.dialect === 'postgres') {
+          // Released by the transaction's end, whatever happens.
+          await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [lock]);
+          return work(session);
+        }
+        // MySQL's named lock belongs to the connection (its DDL commits on its own): taken and
+        // given back around the work, on the transaction's one connection.
+        const [got] = await session.all<{ got: number | null }>('SELECT GET_LOCK(?, ?) AS got', [lock, MYSQL_LOCK_WAIT_S]);
+        if (Number(got?.got) !== 1) throw new TaskqError(`Another process held the lock ${lock} for ${MYSQL_LOCK_WAIT_S} s: try again`);
+        try {
+          return await work(session);
+        } finally {
+          await session.all('SELECT RELEASE_LOCK(?)', [lock]);
+        }
       });
     } catch (error) {
       throw explained(error);
