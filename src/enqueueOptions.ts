@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { ConfigError } from './errors';
 import type { JsonValue } from './json';
 import { type AbstractTask, type Backoff, type TaskClass, isBackoff, taskNameOf } from './task';
@@ -22,9 +23,19 @@ export interface EnqueueOptions {
    * task's getMessageGroupId(params), else its name. Other brokers ignore it.
    */
   groupId?: string;
+  /**
+   * The caller's open transaction on the queue's database (a knex transaction, or a `pg`
+   * client inside BEGIN): the task is written in it, so it exists if and only if that transaction
+   * commits. Only for queues on the `rds` broker; the log entry goes into the transaction too when
+   * the task log is on the same database, else the worker that takes the task writes it.
+   */
+  transaction?: EnqueueTransaction;
   /** @internal the result handed to the task as ctx.previousResult. */
   previousResult?: JsonValue;
 }
+
+/** A knex transaction, or a client with `pg`'s query(text, values) (a PoolClient inside BEGIN). */
+export type EnqueueTransaction = Knex.Transaction | { query(text: string, values?: unknown[]): Promise<unknown> };
 
 /** What one task's message carries, from the options or else the task class's static defaults. */
 export interface TaskSettings {
@@ -86,6 +97,10 @@ const OPTION_CHECKS: { readonly [K in keyof Required<EnqueueOptions>]: Check } =
   timeout,
   queue: (value) => (typeof value === 'string' && value !== '' ? null : 'must be a non-empty string'),
   groupId: (value) => checkGroupId(value),
+  transaction: (value) =>
+    (typeof value === 'function' || typeof value === 'object') && value !== null && (typeof (value as { raw?: unknown }).raw === 'function' || typeof (value as { query?: unknown }).query === 'function')
+      ? null
+      : 'must be a knex transaction or a pg client (with a query method)',
   previousResult: () => null,
 };
 

@@ -5,6 +5,7 @@ export { TaskStatus } from './taskStatus';
 export { TaskRegistry } from './taskRegistry';
 export { Queue } from './queue';
 export { QueueDispatcher, type QueueDispatcherOptions, type EnqueueOptions, type RerunOptions } from './queueDispatcher';
+export type { EnqueueTransaction } from './enqueueOptions';
 export type { QueueSelectionStrategy } from './queueSelection/queueSelectionStrategy';
 export { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
 export { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';

@@ -61,6 +61,15 @@ export interface QueueBroker {
   pushWithLogEntries?(queue: string, messages: readonly OutgoingMessage[], taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean>;
 
   /**
+   * Optional: writes the messages inside the caller's open transaction (EnqueueOptions
+   * `transaction`: a knex transaction or a pg client; the broker checks what it was given), and
+   * the task-log entries too when `taskLog` is on the same database. Returns whether it wrote
+   * them; if not, the worker that takes a message writes its entry. Brokers without it refuse
+   * the option.
+   */
+  pushInTransaction?(queue: string, messages: readonly OutgoingMessage[], transaction: unknown, taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean>;
+
+  /**
    * Optional: tells a worker at once when messages are pushed to `queue` by any process, so an
    * idle worker need not poll to find them (PostgreSQL's LISTEN/NOTIFY). `onPushed(delayMs)`:
    * a message becomes visible in `delayMs` (0: now); `onPushed(0)` also means "look again" after

@@ -175,7 +175,7 @@ export class QueueDispatcher {
       // The common case, kept free of the grouping below (it is the sync queue's hot path).
       const settings = taskSettings(tasks[0], options);
       const queue = this.prepare(tasks[0], options);
-      await this.publish(queue, [{ task: tasks[0], message: this.messageOf(tasks[0], options, settings) }], runAt, options.groupId);
+      await this.publish(queue, [{ task: tasks[0], message: this.messageOf(tasks[0], options, settings) }], runAt, options);
       return tasks as T[];
     }
     const settings = tasks.map((task) => taskSettings(task, options));
@@ -186,7 +186,8 @@ export class QueueDispatcher {
       list.push({ task, message: this.messageOf(task, options, settings[i]) });
       byQueue.set(queue, list);
     });
-    for (const [queue, items] of byQueue) await this.publish(queue, items, runAt, options.groupId);
+    if (options.transaction) for (const queue of byQueue.keys()) checkTransactional(queue);
+    for (const [queue, items] of byQueue) await this.publish(queue, items, runAt, options);
     return tasks as T[];
   }
 
@@ -199,7 +200,9 @@ export class QueueDispatcher {
     checkTaskParams(task.logName, task.getParameters());
     if (options.label !== undefined) task.label = options.label;
     if (options.owner !== undefined) task.owner = options.owner;
-    return this.queueFor(task, options.queue);
+    const queue = this.queueFor(task, options.queue);
+    if (options.transaction) checkTransactional(queue);
+    return queue;
   }
 
   /**
@@ -208,7 +211,8 @@ export class QueueDispatcher {
    * message goes first: a crash before the log write leaves a message whose worker records the
    * missing entry, where the reverse order would leave an entry waiting forever for no message.
    */
-  private async publish(queue: Queue, items: readonly Prepared[], runAt: number | undefined, groupId?: string): Promise<void> {
+  private async publish(queue: Queue, items: readonly Prepared[], runAt: number | undefined, options: EnqueueOptions): Promise<void> {
+    const { groupId, transaction } = options;
     const entries = items.map(({ task, message }) => entryOf(task, message, queue, TaskStatus.Enqueued));
     if (queue.isSync()) {
       await this.taskLog.add(entries);
@@ -220,6 +224,12 @@ export class QueueDispatcher {
       return;
     }
     const messages = items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt, groupId: groupId ?? groupIdOf(task) }));
+    if (transaction && queue.broker.pushInTransaction) {
+      // Nothing is visible before the caller commits; a log elsewhere gets its entry from the worker.
+      await queue.broker.pushInTransaction(queue.name, messages, transaction, this.taskLog.broker, entries);
+      for (const { task } of items) task.markEnqueued();
+      return;
+    }
     const atomic = (await queue.broker.pushWithLogEntries?.(queue.name, messages, this.taskLog.broker, entries)) ?? false;
     if (!atomic) {
       await queue.broker.pushMany(queue.name, messages);
@@ -464,4 +474,11 @@ function groupIdOf(task: AbstractTask<object>): string {
   const problem = checkGroupId(group);
   if (problem) throw new ConfigError(`${task.logName}.getMessageGroupId() returned ${JSON.stringify(group)}: it ${problem}`);
   return group;
+}
+
+/** The transaction option needs a broker that can write into the caller's transaction. */
+function checkTransactional(queue: Queue): void {
+  if (queue.isSync() || !queue.broker.pushInTransaction) {
+    throw new ConfigError(`enqueue option transaction needs a queue on the rds broker (SQL): queue "${queue.name}" is on the ${queue.isSync() ? 'sync in-memory' : queue.broker.type} broker, which cannot write inside your transaction`);
+  }
 }

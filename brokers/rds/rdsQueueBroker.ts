@@ -7,6 +7,7 @@ import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createMessagesTable } from './schema';
 import { type ClaimedRow, claimMessages } from './sql/claimMessages';
+import { runInCallerTransaction } from './callerTransaction';
 import { PgNotifications } from './pgNotifications';
 import { type SqlStatement, type SqlValue, runStatements } from './sqlExecutor';
 
@@ -124,6 +125,17 @@ export class RdsQueueBroker implements QueueBroker {
     }
     await this.db.exec.batch([...logInserts, ...messageInserts]);
     return true;
+  }
+
+  /**
+   * The caller's transaction (see EnqueueOptions.transaction): the messages, and the log entries
+   * when the task log is on this database, written in it; visible, and notified, when it commits.
+   */
+  async pushInTransaction(queue: string, messages: readonly OutgoingMessage[], transaction: unknown, taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean> {
+    const run = runInCallerTransaction(transaction, this.db.dialect, queue);
+    const logged = taskLog instanceof RdsTaskLogBroker && taskLog.database.exec === this.db.exec;
+    for (const statement of [...(logged ? taskLog.insertStatements(entries) : []), ...this.insertStatements(queue, messages)]) await run(statement.sql, statement.bindings);
+    return logged;
   }
 
   /**

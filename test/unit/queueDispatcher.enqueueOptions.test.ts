@@ -96,7 +96,7 @@ const TIMEOUT = 'must be a positive number of ms (at most 2147483647, about 24.8
 const DELAY = 'must be a number of ms >= 0';
 const BACKOFF = 'must be a delay in ms >= 0 or { type: "fixed" | "exponential", delay, maxDelay? } with finite delays >= 0';
 const TEXT = 'must be a string of at most 255 characters';
-const KNOWN = '(options: label, owner, delay, runAt, maxAttempts, backoff, timeout, queue, groupId)';
+const KNOWN = '(options: label, owner, delay, runAt, maxAttempts, backoff, timeout, queue, groupId, transaction)';
 
 /** [what, options, the error's message]: each is refused on every broker before anything is written. */
 const BAD_OPTIONS: [string, unknown, string][] = [
