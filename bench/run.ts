@@ -1,8 +1,10 @@
 /**
  * `npm run bench [-- SCENARIO…] [--json] [--scale=X] [--cpu-prof-dir=DIR]`
+ * `npm run bench -- --peers [--json] [--scale=X] [--cpu-prof-dir=DIR]`
  *
  * Scenarios: memory-sync, memory-async, sqlite-enqueue, sqlite-worker, sqs; groups: memory,
  * sqlite, all (the default). Prints the machine, then one table of tasks/s and enqueue→start latency.
+ * --peers instead runs taskq, graphile-worker and pg-boss side by side on PostgreSQL (bench/peers/).
  * See docs/benchmarks.md.
  */
 import { execSync } from 'node:child_process';
@@ -16,6 +18,8 @@ import { sqsScenario } from './sqs';
 
 interface Args {
   scenarios: string[];
+  /** --peers: the PostgreSQL side-by-side run, on its own. */
+  peers: boolean;
   json: boolean;
   scale: number;
   cpuProfDir?: string;
@@ -36,7 +40,11 @@ const GROUPS: Record<string, string[]> = {
 };
 
 const USAGE = `usage: npm run bench -- [SCENARIO…] [--json] [--scale=X] [--cpu-prof-dir=DIR]
+       npm run bench -- --peers [--json] [--scale=X] [--cpu-prof-dir=DIR]
   SCENARIO      ${Object.keys(SCENARIOS).join(', ')}, or a group: ${Object.keys(GROUPS).join(', ')} (default: all)
+  --peers       taskq, graphile-worker and pg-boss side by side on the PostgreSQL server that
+                TASKQ_BENCH_PG_URL names (default postgres://postgres@127.0.0.1:5432/postgres),
+                in a database of its own that it drops at the end; not part of all
   --json        print the results as JSON on stdout (progress stays on stderr)
   --scale=X     multiply every task count by X (e.g. 0.1 for a quick smoke run)
   --cpu-prof-dir=DIR  write a V8 CPU profile of every worker process to DIR
@@ -49,9 +57,10 @@ function usage(message?: string): never {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { scenarios: [], json: false, scale: 1 };
+  const args: Args = { scenarios: [], peers: false, json: false, scale: 1 };
   for (const arg of argv) {
     if (arg === '--json') args.json = true;
+    else if (arg === '--peers') args.peers = true;
     else if (arg === '--help' || arg === '-h') usage();
     else if (arg.startsWith('--scale=')) {
       args.scale = Number(arg.slice('--scale='.length));
@@ -62,7 +71,8 @@ function parseArgs(argv: string[]): Args {
     else if (SCENARIOS[arg]) args.scenarios.push(arg);
     else usage(`unknown scenario "${arg}"`);
   }
-  if (args.scenarios.length === 0) args.scenarios = GROUPS.all;
+  if (args.peers && args.scenarios.length > 0) usage('--peers runs on its own: give no scenario with it');
+  if (args.scenarios.length === 0 && !args.peers) args.scenarios = GROUPS.all;
   args.scenarios = [...new Set(args.scenarios)];
   return args;
 }
@@ -126,6 +136,7 @@ async function main(): Promise<void> {
     mkdirSync(args.cpuProfDir, { recursive: true });
     workerExecArgv.push('--cpu-prof', `--cpu-prof-dir=${args.cpuProfDir}`);
   }
+  if (args.peers) return runPeers(args, info, progress, workerExecArgv);
   const results: BenchResult[] = [];
   const started = Date.now();
   for (const name of args.scenarios) {
@@ -146,6 +157,24 @@ async function main(): Promise<void> {
     if (r.latency) details.push(`max=${ms(r.latency.max)} ms`, `samples=${r.latency.samples}`);
     console.log(`  ${r.scenario} / ${r.case}: ${details.join(', ')}`);
   }
+  console.log(`\ntotal ${seconds.toFixed(1)} s`);
+}
+
+/** --peers: its own table (a column per system), printed as the other scenarios' is. */
+async function runPeers(args: Args, info: Record<string, string | number>, progress: (message: string) => void, workerExecArgv: string[]): Promise<void> {
+  // Loaded only here: graphile-worker and pg-boss are dev dependencies of this one scenario.
+  const { peersScenario } = require('./peers/peers') as typeof import('./peers/peers');
+  const { formatPeersReport } = require('./peers/peersTable') as typeof import('./peers/peersTable');
+  const started = Date.now();
+  console.error('running peers');
+  const report = await peersScenario({ scale: args.scale, progress, workerExecArgv });
+  const seconds = (Date.now() - started) / 1000;
+  if (args.json) {
+    console.log(JSON.stringify({ machine: info, scale: args.scale, seconds, peers: report }, null, 2));
+    return;
+  }
+  console.log('');
+  console.log(formatPeersReport(report));
   console.log(`\ntotal ${seconds.toFixed(1)} s`);
 }
 
