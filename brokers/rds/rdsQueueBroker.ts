@@ -7,6 +7,7 @@ import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createMessagesTable } from './schema';
 import { type ClaimedRow, claimMessages } from './sql/claimMessages';
+import { CallBatcher } from '../../src/callBatcher';
 import { runInCallerTransaction } from './callerTransaction';
 import { PgNotifications } from './pgNotifications';
 import { type SqlStatement, type SqlValue, runStatements } from './sqlExecutor';
@@ -55,15 +56,8 @@ export class RdsQueueBroker implements QueueBroker {
   private readonly insertSql = new SqlTextCache(
     (rows) => `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at) VALUES ${Array.from({ length: rows }, () => `(?, ?, ?, ${this.db.now} + ?, 0, ${this.db.now})`).join(', ')}`,
   );
-  /** The insert, and its NOTIFYs in the same statement (one round trip; sent at commit). */
-  private readonly insertNotifySql = new SqlTextCache(
-    (key) => {
-      const rows = Math.floor(key / 100);
-      const notes = key % 100;
-      return `WITH inserted AS (${this.insertSql.get(rows)}) SELECT pg_notify(?, note) FROM (VALUES ${Array.from({ length: notes }, () => '(?)').join(', ')}) AS notes(note)`;
-    },
-  );
   private readonly notify: boolean;
+  private readonly deletes = new Map<string, CallBatcher<string, undefined>>();
   private notifications?: PgNotifications;
 
   constructor(options: RdsQueueBrokerOptions = {}) {
@@ -146,18 +140,20 @@ export class RdsQueueBroker implements QueueBroker {
     const statements: SqlStatement[] = [];
     const now = Date.now();
     const delayOf = (m: OutgoingMessage) => (m.runAt === undefined ? 0 : Math.max(0, m.runAt - now));
+    if (this.db.dialect === 'postgres') {
+      // One statement, the columns as arrays (see RdsTaskLogBroker.insertStatements), and the
+      // NOTIFYs in it.
+      const insert = `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at) SELECT ?, task_id, body, ${this.db.now} + delay, 0, ${this.db.now}
+        FROM unnest(?::text[], ?::text[], ?::bigint[]) WITH ORDINALITY AS m(task_id, body, delay, n) ORDER BY n`;
+      const bindings: SqlValue[] = [queue, messages.map((m) => m.taskId), messages.map((m) => m.body), messages.map(delayOf)];
+      if (!this.notifies) return [{ sql: insert, bindings }];
+      // Payload `delayMs:queue`: the queue, and the distinct delays until visible.
+      const delays = [...new Set(messages.map(delayOf))].sort((a, b) => a - b).slice(0, NOTIFY_DELAYS);
+      return [{ sql: `WITH inserted AS (${insert}) SELECT pg_notify(?, note) FROM unnest(?::text[]) AS notes(note)`, bindings: [...bindings, this.table, delays.map((d) => `${d}:${queue}`)] }];
+    }
     for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
       const chunk = messages.slice(i, i + INSERT_CHUNK);
-      const bindings: SqlValue[] = chunk.flatMap((m) => [queue, m.taskId, m.body, delayOf(m)]);
-      const last = i + INSERT_CHUNK >= messages.length;
-      if (last && this.notifies) {
-        // Payload `delayMs:queue`; the transaction's statements all commit together, so the
-        // last one carries the notifications of them all.
-        const delays = [...new Set(messages.map(delayOf))].sort((a, b) => a - b).slice(0, NOTIFY_DELAYS);
-        statements.push({ sql: this.insertNotifySql.get(chunk.length * 100 + delays.length), bindings: [...bindings, this.table, ...delays.map((d) => `${d}:${queue}`)] });
-      } else {
-        statements.push({ sql: this.insertSql.get(chunk.length), bindings });
-      }
+      statements.push({ sql: this.insertSql.get(chunk.length), bindings: chunk.flatMap((m) => [queue, m.taskId, m.body, delayOf(m)]) });
     }
     return statements;
   }
@@ -188,9 +184,21 @@ export class RdsQueueBroker implements QueueBroker {
     return rows.map((row) => ({ ...toReceived(row), runAt: Number(row.visible_at) }));
   }
 
+  /** Acknowledgements made in one turn (tasks that end together) are one DELETE per queue. */
   async acknowledge(queue: string, message: ReceivedMessage): Promise<void> {
-    const [id, count] = parseReceipt(message.receipt);
-    await this.db.exec.run(`DELETE FROM ${this.t} WHERE id = ? AND queue = ? AND receive_count = ?`, [id, queue, count]);
+    let batcher = this.deletes.get(queue);
+    if (!batcher) {
+      batcher = new CallBatcher((receipts) => this.deleteMessages(queue, receipts), ID_CHUNK);
+      this.deletes.set(queue, batcher);
+    }
+    await batcher.add(message.receipt);
+  }
+
+  private async deleteMessages(queue: string, receipts: string[]): Promise<undefined[]> {
+    const pairs = receipts.map(parseReceipt);
+    // The receive count too: a stale delivery's acknowledgement leaves a newer one's message be.
+    await this.db.exec.run(`DELETE FROM ${this.t} WHERE queue = ? AND (${pairs.map(() => '(id = ? AND receive_count = ?)').join(' OR ')})`, [queue, ...pairs.flat()]);
+    return receipts.map(() => undefined);
   }
 
   async extendLease(queue: string, messages: readonly ReceivedMessage[], leaseMs: number): Promise<void> {

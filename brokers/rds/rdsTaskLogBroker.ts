@@ -10,7 +10,10 @@ import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createTaskLogTable } from './schema';
+import { CallBatcher } from '../../src/callBatcher';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
+import { claimEntries } from './sql/claimEntries';
+import { type FinishShape, type FinishedRun, finishEntries } from './sql/finishEntries';
 import { type SqlStatement, type SqlValue, runStatements } from './sqlExecutor';
 
 export interface RdsTaskLogBrokerOptions {
@@ -45,11 +48,15 @@ interface Row {
 const INSERT_CHUNK = 300;
 const INSERT_COLUMNS = 'id, parent_id, task_name, label, status, owner, queue, parameters, report, attempts, created_at, updated_at, finished_at';
 const INSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)';
+/** The types of an inserted row's values, for PostgreSQL's unnest (see insertStatements). */
+const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint'];
 
 const date = (v: number | string | null): Date | null => (v === null ? null : new Date(Number(v)));
 const json = (v: string | null): JsonValue => (v === null ? null : (JSON.parse(v) as JsonValue));
 /** SQLite, PostgreSQL and MySQL's ways of saying a primary key is taken. */
 const MYSQL_DUPLICATE_KEY = 1062;
+/** Claims or run ends in one statement, at most (4 parameters a run end). */
+const MAX_BATCH = 200;
 const DUPLICATE_KEY = /UNIQUE constraint failed|duplicate key value violates unique constraint|Duplicate entry/;
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
@@ -64,6 +71,10 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     this.db.dialect === 'mysql' ? this.insertText(rows, 'INSERT', ' ON DUPLICATE KEY UPDATE id = id') : this.insertText(rows, 'INSERT', ' ON CONFLICT (id) DO NOTHING'),
   );
 
+  /** By worker and lease: the claims, and the runs' ends by the change they make, of one turn. */
+  private readonly claimBatchers = new Map<string, CallBatcher<string, ClaimResult | undefined>>();
+  private readonly finishBatchers = new Map<string, CallBatcher<FinishedRun, boolean>>();
+
   constructor(options: RdsTaskLogBrokerOptions = {}) {
     this.client = new RdsClient(options.connection);
     this.table = checkTableName('table', options.table ?? 'taskq_task_log');
@@ -75,6 +86,11 @@ export class RdsTaskLogBroker implements TaskLogBroker {
 
   private get db(): RdsConnection {
     return this.client.db;
+  }
+
+  /** Claims and run ends are batched where the dialect has UPDATE … RETURNING (not MySQL). */
+  private get batches(): boolean {
+    return this.db.dialect !== 'mysql';
   }
 
   private get t(): string {
@@ -137,19 +153,31 @@ export class RdsTaskLogBroker implements TaskLogBroker {
    * database to run in one transaction with its messages (an atomic enqueue).
    */
   insertStatements(entries: readonly NewTaskLogEntry[], options: { ignoreExisting?: boolean } = {}): SqlStatement[] {
+    const rowOf = (e: NewTaskLogEntry): (string | number | null)[] => {
+      const created = e.createdAt.getTime();
+      return [e.id, e.parentId, e.taskName, e.label, e.status, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.report ? JSON.stringify(e.report) : null, created, created, e.status === TaskStatus.Failed ? created : null];
+    };
+    if (this.db.dialect === 'postgres') {
+      // One statement whatever the count, each column one array parameter: PostgreSQL parses
+      // and plans it in a fraction of a VALUES list's time (2-2.5x the rows/s, measured).
+      const rows = entries.map(rowOf);
+      const conflict = options.ignoreExisting ? ' ON CONFLICT (id) DO NOTHING' : '';
+      return [{ sql: `${this.unnestInsertSql}${conflict}`, bindings: UNNEST_TYPES.map((_, column) => rows.map((row) => row[column])) }];
+    }
     const statements: SqlStatement[] = [];
     const texts = options.ignoreExisting ? this.insertIfMissingSql : this.insertSql;
     for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
       const chunk = entries.slice(i, i + INSERT_CHUNK);
-      statements.push({
-        sql: texts.get(chunk.length),
-        bindings: chunk.flatMap((e) => {
-          const created = e.createdAt.getTime();
-          return [e.id, e.parentId, e.taskName, e.label, e.status, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.report ? JSON.stringify(e.report) : null, created, created, e.status === TaskStatus.Failed ? created : null];
-        }),
-      });
+      statements.push({ sql: texts.get(chunk.length), bindings: chunk.flatMap(rowOf) });
     }
     return statements;
+  }
+
+  /** PostgreSQL's bulk insert: the columns of rowOf, as arrays. */
+  private get unnestInsertSql(): string {
+    const columns = 'id, parent_id, task_name, label, status, owner, queue, parameters, report, created_at, updated_at, finished_at';
+    return `INSERT INTO ${this.t} (${INSERT_COLUMNS}) SELECT id, parent_id, task_name, label, status, owner, queue, parameters, report, 0, created_at, updated_at, finished_at
+      FROM unnest(${UNNEST_TYPES.map((type) => `?::${type}[]`).join(', ')}) WITH ORDINALITY AS e(${columns}, n) ORDER BY n`;
   }
 
   private insertText(rows: number, verb: string, conflict: string): string {
@@ -175,7 +203,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
-    const claimed = await this.claimExisting(id, workerId, leaseMs);
+    const claimed = this.batches ? await this.claimBatcher(workerId, leaseMs).add(id) : await this.claimExisting(id, workerId, leaseMs);
     if (claimed) return claimed;
     if (ifMissing) {
       // The race the caller expects (its message came before its entry was written): the entry,
@@ -191,6 +219,17 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     if (!row) return { outcome: 'missing' };
     if (row.status === TaskStatus.Running) return { outcome: 'busy', retryAfterMs: Math.max(0, Number(row.lease_left ?? 0)) };
     return { outcome: 'not-runnable', status: row.status as TaskStatus };
+  }
+
+  /** The claims of one worker (with one lease) made in one turn: one statement (see claimEntries). */
+  private claimBatcher(workerId: string, leaseMs: number): CallBatcher<string, ClaimResult | undefined> {
+    const key = `${leaseMs}:${workerId}`;
+    let batcher = this.claimBatchers.get(key);
+    if (!batcher) {
+      batcher = new CallBatcher((ids) => claimEntries(this.db, this.table, ids, workerId, leaseMs), MAX_BATCH);
+      this.claimBatchers.set(key, batcher);
+    }
+    return batcher;
   }
 
   /** Moves an existing entry to running if it can run now; undefined if none did. */
@@ -223,6 +262,30 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async changeStatus(id: string, change: StatusChange): Promise<boolean> {
+    // A run's end (held, with its report): gathered with the others of this turn into one statement.
+    if (this.batches && change.holder && typeof change.report === 'string' && change.to !== TaskStatus.Archived) {
+      const shape: FinishShape = { from: change.from, to: change.to, finished: change.finished === true, releaseLease: change.releaseLease === true };
+      const key = JSON.stringify(shape);
+      let batcher = this.finishBatchers.get(key);
+      if (!batcher) {
+        batcher = new CallBatcher((runs) => this.finishRuns(shape, runs), MAX_BATCH);
+        this.finishBatchers.set(key, batcher);
+      }
+      const report = change.report;
+      return batcher.add({ id, workerId: change.holder.workerId, attempt: change.holder.attempt, report });
+    }
+    return this.changeOne(id, change);
+  }
+
+  /** One statement for the batch; should an id come twice, each its own (the statement would tell both "changed"). */
+  private async finishRuns(shape: FinishShape, runs: FinishedRun[]): Promise<boolean[]> {
+    if (new Set(runs.map((r) => r.id)).size === runs.length) return finishEntries(this.db, this.table, shape, runs);
+    const results: boolean[] = [];
+    for (const r of runs) results.push(await this.changeOne(r.id, { ...shape, holder: { workerId: r.workerId, attempt: r.attempt }, report: r.report }));
+    return results;
+  }
+
+  private async changeOne(id: string, change: StatusChange): Promise<boolean> {
     const now = this.db.now;
     // archived_from reads the status before this change: it goes first (see claim).
     const sets = change.to === TaskStatus.Archived ? ['archived_from = status'] : [];

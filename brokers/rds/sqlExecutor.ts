@@ -4,7 +4,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Knex } from 'knex';
 import type { Dialect } from './connection';
 
-export type SqlValue = string | number | bigint | null;
+/** Arrays only for PostgreSQL (its driver sends them as arrays: bulk inserts unnest them). */
+export type SqlValue = string | number | bigint | null | readonly (string | number | null)[];
 
 export interface SqlStatement {
   sql: string;

@@ -1,8 +1,8 @@
 import type { Message, MessageAttributeValue, SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
 import { ConfigError, TaskqError } from '../../src/errors';
 import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceiveOptions, ReceivedMessage } from '../../src/queueBroker';
-import { type BatchResults, CallBatcher } from './callBatcher';
-import { chunks, splitBatches } from './sqsBatches';
+import { CallBatcher } from '../../src/callBatcher';
+import { MAX_BATCH_ENTRIES, chunks, splitBatches } from './sqsBatches';
 import { SqsSendError, explainSqsError, isMissingQueue, isStaleReceipt, sqsErrorCode } from './sqsErrors';
 import { deadLetterQueueName, isPossibleQueueName, sqsQueueName } from './sqsNames';
 
@@ -48,7 +48,7 @@ export interface SqsQueueBrokerOptions {
 interface SqsQueue {
   name: string;
   url?: Promise<string>;
-  deletes: CallBatcher<string>;
+  deletes: CallBatcher<string, undefined>;
 }
 
 /** SQS's limits. */
@@ -141,7 +141,7 @@ export class SqsQueueBroker implements QueueBroker {
     let q = this.queues.get(queue);
     if (!q) {
       const name = sqsQueueName(queue, this.nameOptions());
-      const state: SqsQueue = { name, deletes: new CallBatcher((receipts) => this.deleteBatch(state, receipts)) };
+      const state: SqsQueue = { name, deletes: new CallBatcher((receipts) => this.deleteBatch(state, receipts), MAX_BATCH_ENTRIES) };
       q = state;
       this.queues.set(queue, q);
     }
@@ -360,29 +360,29 @@ export class SqsQueueBroker implements QueueBroker {
     await this.call(q.name, () => this.client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle })));
   }
 
-  acknowledge(queue: string, message: ReceivedMessage): Promise<void> {
-    return this.queue(queue).deletes.add(message.receipt);
+  async acknowledge(queue: string, message: ReceivedMessage): Promise<void> {
+    await this.queue(queue).deletes.add(message.receipt);
   }
 
   /** One DeleteMessageBatch; SQS-side failures are deleted again one by one. */
-  private async deleteBatch(q: SqsQueue, receipts: string[]): Promise<BatchResults> {
+  private async deleteBatch(q: SqsQueue, receipts: string[]): Promise<Array<Error | undefined>> {
     const { DeleteMessageBatchCommand, DeleteMessageCommand } = loadSdk();
     const url = await this.url(q);
     const out = await this.call(q.name, () => this.client.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: receipts.map((r, i) => ({ Id: String(i), ReceiptHandle: r })) })));
-    const failed = new Map<number, Error>();
+    const failed: Array<Error | undefined> = receipts.map(() => undefined);
     for (const failure of out.Failed ?? []) {
       const i = Number(failure.Id);
       const code = failure.Code ?? '';
       // A stale receipt: the message was delivered again since; its newer holder settles it.
       if (isStaleReceipt(code)) continue;
       if (failure.SenderFault) {
-        failed.set(i, new TaskqError(`SQS did not delete a message of queue ${q.name}: ${code} ${failure.Message ?? ''}`.trim()));
+        failed[i] = new TaskqError(`SQS did not delete a message of queue ${q.name}: ${code} ${failure.Message ?? ''}`.trim());
         continue;
       }
       try {
         await this.client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: receipts[i] }));
       } catch (error) {
-        if (!isStaleReceipt(sqsErrorCode(error))) failed.set(i, explainSqsError(error, q.name));
+        if (!isStaleReceipt(sqsErrorCode(error))) failed[i] = explainSqsError(error, q.name);
       }
     }
     return failed;
