@@ -39,6 +39,8 @@ function toReceived(row: ClaimedRow): ReceivedMessage {
   return { id: String(row.id), taskId: row.task_id, body: row.body, receiveCount: Number(row.receive_count), receipt: `${row.id}:${row.receive_count}` };
 }
 
+const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
 /** Receipts are `id:receiveCount`: a stale delivery cannot ack, extend or release a newer one. */
 function parseReceipt(receipt: string): [string, number] {
   const at = receipt.lastIndexOf(':');
@@ -197,7 +199,7 @@ export class RdsQueueBroker implements QueueBroker {
   private async deleteMessages(queue: string, receipts: string[]): Promise<undefined[]> {
     const pairs = receipts.map(parseReceipt);
     // The receive count too: a stale delivery's acknowledgement leaves a newer one's message be.
-    await this.db.exec.run(`DELETE FROM ${this.t} WHERE queue = ? AND (${pairs.map(() => '(id = ? AND receive_count = ?)').join(' OR ')})`, [queue, ...pairs.flat()]);
+    await this.db.exec.run(`DELETE FROM ${this.t} WHERE ${this.byReceipts(pairs.length)} AND ${this.queueNoIndex} = ?`, [...this.receiptBindings(pairs), queue]);
     return receipts.map(() => undefined);
   }
 
@@ -206,10 +208,27 @@ export class RdsQueueBroker implements QueueBroker {
       const receipts = messages.slice(i, i + ID_CHUNK).map((m) => parseReceipt(m.receipt));
       // Only messages still leased: one released meanwhile (with its retry backoff) stays released.
       await this.db.exec.run(
-        `UPDATE ${this.t} SET visible_at = ${this.db.now} + ?, reserved_until = ${this.db.now} + ? WHERE queue = ? AND reserved_until IS NOT NULL AND (${receipts.map(() => '(id = ? AND receive_count = ?)').join(' OR ')})`,
-        [leaseMs, leaseMs, queue, ...receipts.flat()],
+        `UPDATE ${this.t} SET visible_at = ${this.db.now} + ?, reserved_until = ${this.db.now} + ? WHERE ${this.byReceipts(receipts.length)} AND ${this.queueNoIndex} = ? AND reserved_until IS NOT NULL`,
+        [leaseMs, leaseMs, ...this.receiptBindings(receipts), queue],
       );
     }
+  }
+
+  /**
+   * Messages by receipt (id and receive count), as an IN list of ids and the pairs. SQLite, which
+   * has no statistics, would rather walk the claim index through the whole queue on `queue = ?`
+   * (10x slower at 20k queued): there the queue is compared as `+queue`, which no index serves.
+   */
+  private byReceipts(count: number): string {
+    return `id IN (${marks(count)}) AND (${Array.from({ length: count }, () => '(id = ? AND receive_count = ?)').join(' OR ')})`;
+  }
+
+  private get queueNoIndex(): string {
+    return this.db.dialect === 'sqlite' ? '+queue' : 'queue';
+  }
+
+  private receiptBindings(receipts: readonly [string, number][]): SqlValue[] {
+    return [...receipts.map(([id]) => id), ...receipts.flat()];
   }
 
   async release(queue: string, message: ReceivedMessage, delayMs: number): Promise<void> {

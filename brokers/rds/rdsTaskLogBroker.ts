@@ -88,9 +88,13 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     return this.client.db;
   }
 
-  /** Claims and run ends are batched where the dialect has UPDATE … RETURNING (not MySQL). */
+  /**
+   * Claims and run ends are batched on PostgreSQL, where each statement is a round trip. SQLite's
+   * group commit already makes a turn's writes one transaction: batching them there measured no
+   * gain (sqlite-worker drain 8.4k vs 9.4k tasks/s). MySQL has no UPDATE … RETURNING.
+   */
   private get batches(): boolean {
-    return this.db.dialect !== 'mysql';
+    return this.db.dialect === 'postgres';
   }
 
   private get t(): string {

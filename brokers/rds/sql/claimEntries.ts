@@ -11,11 +11,14 @@ import type { RdsConnection } from '../connection';
  */
 export async function claimEntries(db: RdsConnection, table: string, ids: readonly string[], workerId: string, leaseMs: number): Promise<Array<ClaimResult | undefined>> {
   const now = db.now;
+  // Unary + keeps SQLite off the status index: with an IN list of ids it would otherwise walk
+  // every enqueued row (50k queued: 20x slower) instead of looking the ids up.
+  const status = db.dialect === 'sqlite' ? '+status' : 'status';
   const rows = await db.exec.all<{ id: string; attempts: number | string; stalls: number | string }>(
     // Every SET reads the row as it was (see RdsTaskLogBroker.claim).
     `UPDATE ${db.quote(table)} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END, status = ?, worker_id = ?,
       lease_until = ${now} + ?, attempts = attempts + 1, started_at = ${now}, updated_at = ${now}
-      WHERE id IN (${ids.map(() => '?').join(', ')}) AND (status IN (?, ?) OR (status = ? AND lease_until < ${now}))
+      WHERE id IN (${ids.map(() => '?').join(', ')}) AND (${status} IN (?, ?) OR (${status} = ? AND lease_until < ${now}))
       RETURNING id, attempts, stalls`,
     [TaskStatus.Running, TaskStatus.Running, workerId, leaseMs, ...ids, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running],
   );

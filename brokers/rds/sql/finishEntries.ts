@@ -27,6 +27,8 @@ export interface FinishShape {
 export async function finishEntries(db: RdsConnection, table: string, shape: FinishShape, runs: readonly FinishedRun[]): Promise<boolean[]> {
   const t = db.quote(table);
   const now = db.now;
+  // As in claimEntries: SQLite must look the ids up, not walk the status index.
+  const status = db.dialect === 'sqlite' ? `+${t}.status` : `${t}.status`;
   const sets = ['status = ?', `updated_at = ${now}`, 'report = runs.report'];
   if (shape.finished) sets.push(`finished_at = ${now}`);
   if (shape.finished || shape.releaseLease) sets.push('lease_until = NULL');
@@ -38,7 +40,7 @@ export async function finishEntries(db: RdsConnection, table: string, shape: Fin
   const rows = await db.exec.all<{ id: string }>(
     `WITH runs (id, worker_id, attempt, report) AS (VALUES ${values})
      UPDATE ${t} SET ${sets.join(', ')} FROM runs
-     WHERE ${t}.id = runs.id AND ${t}.worker_id = runs.worker_id AND ${t}.attempts = runs.attempt AND ${t}.status IN (${shape.from.map(() => '?').join(', ')})
+     WHERE ${t}.id = runs.id AND ${t}.worker_id = runs.worker_id AND ${t}.attempts = runs.attempt AND ${status} IN (${shape.from.map(() => '?').join(', ')})
      RETURNING ${t}.id`,
     bindings,
   );
