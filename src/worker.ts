@@ -66,6 +66,9 @@ interface Held {
 const MIN_LEASE_MS = 100;
 /** How long a worker of one long-polling queue (SQS) lets a receive wait; the broker caps it. */
 const LONG_POLL_MS = 20_000;
+/** Waits between receives that fail (the broker down): doubling from the first to the last. */
+const RECEIVE_RETRY_FIRST_MS = 100;
+const RECEIVE_RETRY_MAX_MS = 5_000;
 /** Outcomes that gave the message back rather than acknowledging it (see DeliveryOutcome). */
 const RELEASED: ReadonlySet<DeliveryOutcome> = new Set(['retry', 'busy', 'deferred', 'lost-lease', 'cancelled']);
 
@@ -99,7 +102,9 @@ export class Worker {
   private woken = false;
   /** Ends a long poll under way when the worker stops or pauses. */
   private poll?: AbortController;
-  private receiveFailed = false;
+  /** What the last receive's queues failed with (empty when none did), and failures in a row. */
+  private receiveErrors: string[] = [];
+  private receiveFailures = 0;
   private finished?: Promise<WorkerStats>;
 
   constructor(
@@ -199,8 +204,21 @@ export class Worker {
         let received: Held[] = [];
         if (this.buffer.length === 0 && this.active.size < this.concurrency) {
           received = await this.receive(budget, longPoll);
+          if (this.receiveErrors.length > 0) {
+            // The broker is down (a database restarting): one line per failure, with the next try.
+            this.receiveFailures++;
+            const retryMs = Math.min(RECEIVE_RETRY_MAX_MS, RECEIVE_RETRY_FIRST_MS * 2 ** (this.receiveFailures - 1));
+            this.logger.error(`${this.receiveErrors.join('; ')}; failure ${this.receiveFailures} in a row, trying again in ${retryMs} ms`, { workerId: this.id, retryMs });
+            if (received.length === 0) {
+              await this.sleep(retryMs);
+              continue;
+            }
+          } else if (this.receiveFailures > 0) {
+            this.logger.info(`receiving works again after ${this.receiveFailures} failures`, { workerId: this.id });
+            this.receiveFailures = 0;
+          }
           if (received.length === 0) {
-            if (longPoll && !this.receiveFailed) continue;
+            if (longPoll) continue;
             // Back off with the time since work was last found: a quarter of it, within
             // [idleMinMs, idleMaxMs]. A queue that had work a moment ago is polled again soon,
             // whatever a few empty polls in between said; one idle for seconds, once a second.
@@ -267,7 +285,7 @@ export class Worker {
   /** Receives from the first queue, in strategy order, that has messages. Returns what it holds anew. */
   private async receive(budget: number, longPoll: boolean): Promise<Held[]> {
     const queues = this.queues.length === 1 ? this.queues : this.dispatcher.strategy.order(this.queues);
-    this.receiveFailed = false;
+    this.receiveErrors = [];
     for (const queue of queues) {
       const want = Math.min(budget, queue.broker.receiveBatchSize, this.concurrency - this.active.size + this.prefetch);
       let messages: ReceivedMessage[];
@@ -275,8 +293,7 @@ export class Worker {
       try {
         messages = await queue.broker.receive(queue.name, want, this.leaseMs, { waitMs: longPoll ? LONG_POLL_MS : 0, signal: this.poll.signal });
       } catch (error) {
-        this.receiveFailed = true;
-        this.logger.error(`receive from queue ${queue.name} failed: ${(error as Error).message}`, { queue: queue.name });
+        this.receiveErrors.push(`receive from queue ${queue.name} failed: ${(error as Error).message}`);
         continue;
       } finally {
         this.poll = undefined;

@@ -121,8 +121,14 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
     throw new ConfigError(`RDS connection "${parsed.display}" needs the ${driver} package: npm install ${driver}`);
   }
   // knex prints driver warnings ("Acquire connection error", "Connection Error: …") with console.log,
-  // on stdout, where they would corrupt a command's results (--json): they are logs, on stderr.
-  const toStderr = (message: unknown) => console.error(message);
+  // on stdout, where they would corrupt a command's results (--json): they are logs, on stderr,
+  // one line each. A failed connection also reaches the caller as an error, which taskq logs
+  // once with what it does next: knex's own copy of it (with a stack trace) is left out.
+  const toStderr = (message: unknown) => {
+    const text = message instanceof Error ? message.message : String(message);
+    if (/^(Acquire connection error|Connection Error)\b/.test(text)) return;
+    console.error(`knex: ${text.split('\n')[0]}`);
+  };
   const log = { warn: toStderr, error: toStderr, deprecate: toStderr, debug: toStderr };
   const instance = knex({ client: driver, connection: parsed.target, pool: { min: 0, max: 10 }, log });
   return {

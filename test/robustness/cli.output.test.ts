@@ -143,7 +143,9 @@ describe('taskq CLI: PostgreSQL driver noise stays off stdout', () => {
     expect(result.code).toBe(1);
     if (result.stdout.trim() !== '') expect(() => JSON.parse(result.stdout) as unknown).not.toThrow();
     expect(result.stdout).not.toMatch(/Acquire connection error|Connection Error|ECONNREFUSED/);
-    expect(result.stderr).toMatch(/Acquire connection error: Error: connect ECONNREFUSED/);
+    // One line that says what failed (knex's own copy of the connection error, with its stack, is left out).
+    expect(result.stderr).toMatch(/ECONNREFUSED/);
+    expect(result.stderr).not.toMatch(/Acquire connection error|afterConnect/);
   });
 });
 
@@ -179,6 +181,8 @@ describe('taskq CLI: a PostgreSQL connection killed under a command', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).not.toMatch(/Connection Error|Connection ended|terminating connection/);
     expect((JSON.parse(result.stdout) as TaskLogEntry).status).toBe('enqueued');
-    expect(result.stderr).toMatch(/Connection Error: Connection ended unexpectedly|terminating connection/);
+    // knex's "Connection Error: Connection ended unexpectedly" is left out: the command's own
+    // error line is what says what failed.
+    expect(result.stderr).not.toMatch(/Connection Error:/);
   });
 });

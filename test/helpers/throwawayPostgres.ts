@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A PostgreSQL server of a test's own, to stop and start at will (the shared one stays up). */
+export interface ThrowawayPostgres {
+  url: string;
+  stop(): void;
+  start(): void;
+  destroy(): void;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Why this machine cannot start one, or undefined when it can (PostgreSQL's binaries, root to act as postgres). */
+export function throwawayPostgresProblem(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root (initdb must run as the postgres user)';
+  if (!existsSync('/usr/lib/postgresql')) return 'no /usr/lib/postgresql';
+  return undefined;
+}
+
+/**
+ * initdb in a temp folder and pg_ctl start on a free port of 127.0.0.1, as the postgres user
+ * (trust auth, fsync off: it is thrown away). The caller destroys it.
+ */
+export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+  const version = readdirSync('/usr/lib/postgresql').sort().pop() as string;
+  const bin = (name: string) => join('/usr/lib/postgresql', version, 'bin', name);
+  const dir = mkdtempSync(join(tmpdir(), 'taskq-pg-'));
+  const { uid, gid } = { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };
+  chownSync(dir, uid, gid);
+  const data = join(dir, 'data');
+  const asPostgres = (cmd: string, args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' });
+  asPostgres(bin('initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const port = await freePort();
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  const start = () => void asPostgres(bin('pg_ctl'), ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', 'start']);
+  const stop = () => void asPostgres(bin('pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop']);
+  start();
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start,
+    stop,
+    destroy() {
+      try {
+        stop();
+      } catch {
+        // Already stopped.
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
