@@ -46,6 +46,12 @@ export interface RdsConnection {
   readonly now: string;
   /** Quotes a (checked) identifier for this dialect. */
   quote(identifier: string): string;
+  /**
+   * A column (or `table.column`) written so that no index serves a condition on it: SQLite has
+   * no statistics and, beside an IN list of ids, would walk a status or queue index through every
+   * waiting row instead of looking the ids up. Unary `+` there; the column as it is elsewhere.
+   */
+  unindexed(column: string): string;
   /** Gives the shared connection back; the last holder closes it. */
   release(): Promise<void>;
 }
@@ -112,6 +118,7 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
       exec: new SqliteExecutor(db, parsed.target === ':memory:' ? undefined : parsed.target),
       now: DATABASE_NOW.sqlite,
       quote: (id) => `"${id}"`,
+      unindexed: (column) => `+${column}`,
     };
   }
   const driver = parsed.dialect === 'postgres' ? 'pg' : 'mysql2';
@@ -138,6 +145,7 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
     exec: new KnexExecutor(parsed.dialect, instance),
     now: DATABASE_NOW[parsed.dialect],
     quote: parsed.dialect === 'mysql' ? (id) => `\`${id}\`` : (id) => `"${id}"`,
+    unindexed: (column) => column,
   };
 }
 

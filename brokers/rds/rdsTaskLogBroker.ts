@@ -194,16 +194,8 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
 
-  /**
-   * `status` compared so that no index on it can serve the WHERE: SQLite would otherwise walk the
-   * status index through every enqueued row (8 ms at 50k queued) instead of looking up the ids.
-   */
-  private get statusNoIndex(): string {
-    return this.db.dialect === 'sqlite' ? '+status' : 'status';
-  }
-
   async markDequeued(ids: readonly string[]): Promise<void> {
-    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ${this.db.now} WHERE id IN (${marks(ids.length)}) AND ${this.statusNoIndex} IN (?, ?)`, [TaskStatus.Dequeued, ...ids, TaskStatus.Enqueued, TaskStatus.Dequeued]);
+    await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ${this.db.now} WHERE id IN (${marks(ids.length)}) AND ${this.db.unindexed('status')} IN (?, ?)`, [TaskStatus.Dequeued, ...ids, TaskStatus.Enqueued, TaskStatus.Dequeued]);
   }
 
   async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
@@ -255,7 +247,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   async renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]> {
-    const where = `WHERE worker_id = ? AND ${this.statusNoIndex} = ? AND (${claims.map(() => '(id = ? AND attempts = ?)').join(' OR ')})`;
+    const where = `WHERE worker_id = ? AND ${this.db.unindexed('status')} = ? AND (${claims.map(() => '(id = ? AND attempts = ?)').join(' OR ')})`;
     const whereBindings = [workerId, TaskStatus.Running, ...claims.flatMap((c) => [c.id, c.attempt])];
     const update = `UPDATE ${this.t} SET lease_until = ${this.db.now} + ? ${where}`;
     if (this.db.dialect === 'mysql') {

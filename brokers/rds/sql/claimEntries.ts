@@ -11,9 +11,8 @@ import type { RdsConnection } from '../connection';
  */
 export async function claimEntries(db: RdsConnection, table: string, ids: readonly string[], workerId: string, leaseMs: number): Promise<Array<ClaimResult | undefined>> {
   const now = db.now;
-  // Unary + keeps SQLite off the status index: with an IN list of ids it would otherwise walk
-  // every enqueued row (50k queued: 20x slower) instead of looking the ids up.
-  const status = db.dialect === 'sqlite' ? '+status' : 'status';
+  // Off the status index: with 50k queued, SQLite walking it was 20x slower than the id lookups.
+  const status = db.unindexed('status');
   const rows = await db.exec.all<{ id: string; attempts: number | string; stalls: number | string }>(
     // Every SET reads the row as it was (see RdsTaskLogBroker.claim).
     `UPDATE ${db.quote(table)} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END, status = ?, worker_id = ?,

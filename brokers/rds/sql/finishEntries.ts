@@ -27,8 +27,8 @@ export interface FinishShape {
 export async function finishEntries(db: RdsConnection, table: string, shape: FinishShape, runs: readonly FinishedRun[]): Promise<boolean[]> {
   const t = db.quote(table);
   const now = db.now;
-  // As in claimEntries: SQLite must look the ids up, not walk the status index.
-  const status = db.dialect === 'sqlite' ? `+${t}.status` : `${t}.status`;
+  // As in claimEntries: the ids looked up, not the status index walked.
+  const status = db.unindexed(`${t}.status`);
   const sets = ['status = ?', `updated_at = ${now}`, 'report = runs.report'];
   if (shape.finished) sets.push(`finished_at = ${now}`);
   if (shape.finished || shape.releaseLease) sets.push('lease_until = NULL');
