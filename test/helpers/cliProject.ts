@@ -66,8 +66,10 @@ export class CliProject {
     writeFileSync(join(this.dir, name), typeof config === 'string' ? config : JSON.stringify(config, null, 2));
   }
 
-  spawn(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-    return spawn(process.execPath, [CLI, ...args], {
+  /** `launcher` prefixes the command, e.g. `ip netns exec NS` to run it on a simulated host. */
+  spawn(args: string[], env: NodeJS.ProcessEnv = {}, launcher: string[] = []): ChildProcess {
+    const command = [...launcher, process.execPath, CLI, ...args];
+    return spawn(command[0], command.slice(1), {
       cwd: this.dir,
       env: { ...process.env, TASKQ_TEST_RUNS: this.runsFile, TASKQ_CONFIG: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
