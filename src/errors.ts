@@ -1,4 +1,5 @@
 import type { TaskStatus } from './taskStatus';
+import type { ReportData } from './report';
 
 /** Base class of every error taskq throws on purpose. */
 export class TaskqError extends Error {
@@ -78,5 +79,31 @@ export class TaskRerunError extends TaskStateError {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/** A wait for tasks to end (`dispatcher.run`, a batch's wait) that gave up: the tasks go on. */
+export class TaskWaitTimeoutError extends TaskqError {
+  constructor(
+    /** The tasks that had not ended. */
+    readonly taskIds: readonly string[],
+    readonly timeoutMs: number,
+  ) {
+    super(`Gave up waiting after ${timeoutMs} ms: task ${taskIds.join(', ')} had not ended (it was not cancelled)`);
+  }
+}
+
+/**
+ * An awaited task that did not complete: it failed (its report says why), or was cancelled or
+ * archived before it could. `report` is its report as the task log keeps it.
+ */
+export class TaskRunError extends TaskqError {
+  constructor(
+    readonly taskId: string,
+    readonly taskName: string,
+    readonly status: TaskStatus,
+    readonly report: ReportData | null,
+  ) {
+    super(report ? report.message : `Task ${taskName} ${taskId} ended ${status}`);
   }
 }

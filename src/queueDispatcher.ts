@@ -13,6 +13,7 @@ import { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy'
 import type { TaskLog } from './taskLog/taskLog';
 import type { TaskLogEntry } from './taskLog/taskLogEntry';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
+import { type RunOptions, awaitEnd, checkRunOptions, outcomeOf } from './taskOutcome';
 import { TaskRegistry } from './taskRegistry';
 import { checkTaskParams } from './taskParams';
 import { type DeliveryOutcome, type PreparedDelivery, TaskRunner, entryOf } from './taskRunner';
@@ -159,6 +160,22 @@ export class QueueDispatcher {
     const opts = typeof labelOrOptions === 'string' ? { ...options, label: labelOrOptions } : labelOrOptions ? { ...labelOrOptions, ...options } : options;
     await this.enqueueMany([task], opts);
     return task;
+  }
+
+  /**
+   * Enqueues a task and waits for it to end, whichever process runs it: resolves with its result
+   * (what its run returned, as JSON; a returned Report's data), rejects with a TaskRunError
+   * carrying its report when it failed or was cancelled. `timeout` bounds the wait
+   * (TaskWaitTimeoutError; the task goes on unless `cancelOnTimeout`). The wait goes through the
+   * task log: see TaskLog.waitForEnd for how soon an end is seen.
+   */
+  async run<R = unknown>(task: AbstractTask<object>, options: RunOptions = {}): Promise<R> {
+    checkRunOptions(options);
+    const { timeout, cancelOnTimeout, runTimeout, signal, ...enqueueOptions } = options;
+    await this.enqueue(task, runTimeout === undefined ? enqueueOptions : { ...enqueueOptions, timeout: runTimeout });
+    const outcome = outcomeOf<R>(await awaitEnd(this.taskLog, task.id, { timeoutMs: timeout, cancelOnTimeout, signal }));
+    if (!outcome.ok) throw outcome.error;
+    return outcome.result;
   }
 
   /**

@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command } from 'commander';
 import { CallbackTask } from '../../src/callbackTask';
-import { ConfigError } from '../../src/errors';
+import { ConfigError, TaskRunError, TaskWaitTimeoutError } from '../../src/errors';
 import { type JsonValue, isJsonObject } from '../../src/json';
 import type { AbstractTask } from '../../src/task';
-import { FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { nonNegativeInt, positiveInt } from '../options';
 import { printJson, printLine } from '../output';
@@ -66,21 +65,28 @@ export function enqueueCommand(program: Command): void {
         if (queue.broker.processLocal) {
           throw new ConfigError(`queue "${queue.name}" keeps its messages inside one process (${queue.broker.type} ${JSON.stringify(queue.broker.describe())}): a task enqueued from the command line would never reach a worker. Use a broker other processes can reach (rds on a file or a server, sqs), or the sync memory broker`);
         }
-        await dispatcher.enqueue(task, { label: options.label, owner: options.owner, queue: options.queue, delay: options.delay });
+        const enqueueOptions = { label: options.label, owner: options.owner, queue: options.queue, delay: options.delay };
         if (!options.wait) {
+          await dispatcher.enqueue(task, enqueueOptions);
           if (options.json) printJson({ id: task.id, name: task.name, status: await dispatcher.taskLog.getStatus(task.id) });
           else printLine(task.id);
           return;
         }
-        const deadline = options.waitTimeout ? Date.now() + options.waitTimeout : Infinity;
-        let entry = await dispatcher.taskLog.get(task.id);
-        for (let pause = 20; entry && !FINAL_STATUSES.includes(entry.status) && Date.now() < deadline; pause = Math.min(pause * 2, 500)) {
-          await new Promise((resolve) => setTimeout(resolve, pause));
-          entry = await dispatcher.taskLog.get(task.id);
+        // Awaited as the API does it; a failure or a wait given up is exit 1, with what is known.
+        let result: unknown;
+        try {
+          result = await dispatcher.run(task, { ...enqueueOptions, timeout: options.waitTimeout });
+        } catch (error) {
+          if (!(error instanceof TaskRunError) && !(error instanceof TaskWaitTimeoutError)) throw error;
+          process.exitCode = 1;
         }
-        if (options.json) printJson(entry);
-        else printLine(`${task.id} ${entry?.status ?? 'unknown'}${entry?.report ? `: ${entry.report.message}` : ''}`);
-        if (entry?.status !== TaskStatus.Completed) process.exitCode = 1;
+        const entry = await dispatcher.taskLog.get(task.id);
+        if (options.json) {
+          printJson(entry);
+          return;
+        }
+        printLine(`${task.id} ${entry?.status ?? 'unknown'}${entry?.report ? `: ${entry.report.message}` : ''}`);
+        if (result !== undefined) printLine(JSON.stringify(result));
       });
     });
 }

@@ -1,7 +1,8 @@
-import { TaskNotFoundError, TaskStateError } from '../errors';
+import { TaskNotFoundError, TaskStateError, TaskqError } from '../errors';
 import type { JsonValue } from '../json';
 import { Report, type ReportData } from '../report';
 import { ALL_STATUSES, FINAL_STATUSES, IN_PROGRESS_STATUSES, PENDING_STATUSES, TaskStatus } from '../taskStatus';
+import { TaskEndWatcher, type WaitForEndOptions } from './taskEndWatcher';
 import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from './taskLogBroker';
 
 export type { TaskHolder } from './taskLogBroker';
@@ -15,6 +16,9 @@ export type TaskLogStats = Record<TaskStatus, number> & { total: number };
  * safe: a worker runs a task only after `claim` moved it to running.
  */
 export class TaskLog {
+  /** Made by the first wait for a task's end. */
+  private endWatcher: TaskEndWatcher | undefined;
+
   constructor(readonly broker: TaskLogBroker) {}
 
   createContainer(): Promise<void> {
@@ -32,6 +36,16 @@ export class TaskLog {
 
   get(id: string): Promise<TaskLogEntry | null> {
     return this.broker.get(id);
+  }
+
+  /**
+   * Resolves with the entries of `ids`, in that order, once every one is final (completed,
+   * failed, cancelled or archived), whichever process ends them. Tasks ended through this log
+   * object are seen at once; others within the poll (5 ms, doubling to 250 ms while nothing ends).
+   */
+  waitForEnd(ids: readonly string[], options: WaitForEndOptions = {}): Promise<TaskLogEntry[]> {
+    this.endWatcher ??= new TaskEndWatcher(this.broker);
+    return this.endWatcher.wait(ids, options);
   }
 
   async getStatus(id: string): Promise<TaskStatus | null> {
@@ -111,7 +125,12 @@ export class TaskLog {
   }
 
   changeStatus(id: string, change: StatusChange): Promise<boolean> {
-    return this.broker.changeStatus(id, change);
+    const changed = this.broker.changeStatus(id, change);
+    if (!this.endWatcher || !FINAL_STATUSES.includes(change.to)) return changed;
+    return changed.then((applied) => {
+      if (applied) this.endWatcher?.poke();
+      return applied;
+    });
   }
 
   /** Records progress while `holder` still runs the task; else (no holder, lease lost) nothing. */
@@ -122,10 +141,11 @@ export class TaskLog {
   /** Records a failure for a task whose message could not become a run (undecodable, unknown task). */
   async recordFailure(entry: Omit<NewTaskLogEntry, 'status' | 'report'>, report: ReportData): Promise<void> {
     const nonFinal = ALL_STATUSES.filter((s) => !FINAL_STATUSES.includes(s));
-    const changed = await this.broker.changeStatus(entry.id, { from: nonFinal, to: TaskStatus.Failed, finished: true, report: JSON.stringify(report) });
+    const changed = await this.changeStatus(entry.id, { from: nonFinal, to: TaskStatus.Failed, finished: true, report: JSON.stringify(report) });
     if (changed) return;
     if (await this.broker.get(entry.id)) return; // already final: keep what it has
     await this.broker.add([{ ...entry, status: TaskStatus.Failed, report }]);
+    this.endWatcher?.poke();
   }
 
   /**
@@ -150,11 +170,12 @@ export class TaskLog {
     const own = parent.report ? Report.fromJSON(parent.report) : Report.success('Task completed');
     const report = failed > 0 ? Report.error(`${failed} child task(s) did not complete`).add(own) : own;
     const to = failed > 0 ? TaskStatus.Failed : TaskStatus.Completed;
-    const settled = await this.broker.changeStatus(parentId, { from: [TaskStatus.ChildRunning], to, finished: true, report: JSON.stringify(report) });
+    const settled = await this.changeStatus(parentId, { from: [TaskStatus.ChildRunning], to, finished: true, report: JSON.stringify(report) });
     if (settled && parent.parentId) await this.settleParent(parent.parentId);
   }
 
   close(): Promise<void> {
+    this.endWatcher?.close(new TaskqError('The task log was closed while waiting for tasks to end'));
     return this.broker.close();
   }
 
@@ -165,7 +186,7 @@ export class TaskLog {
   }
 
   private async transition(id: string, change: StatusChange, verb: string): Promise<TaskLogEntry> {
-    if (!(await this.broker.changeStatus(id, change))) {
+    if (!(await this.changeStatus(id, change))) {
       const now = await this.require(id);
       throw new TaskStateError(`Task ${id} changed to ${now.status} meanwhile: it was not ${verb}`);
     }

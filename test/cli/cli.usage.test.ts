@@ -114,12 +114,16 @@ describe('taskq task-log, enqueue --wait', () => {
     expect(await project.json<TaskLogStats>(['task-log', '--stats', '--owner', 'user-42'])).toMatchObject({ enqueued: 1, total: 1 });
   });
 
-  test('enqueue --wait blocks until a worker ran the task; exit 1 when it failed', async () => {
+  test('enqueue --wait blocks until a worker ran the task and prints its result; exit 1 when it failed', async () => {
     const worker = project.spawn(['run-worker', '--log-level=silent']);
     const done = collect(worker);
     const ok = await project.run(['enqueue', 'Hello', '--params', '{"name":"w"}', '--wait']);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/completed: hello w/);
+    // A result is printed as JSON on a line of its own.
+    const slow = await project.run(['enqueue', 'Slow', '--params', '{"ms":10}', '--wait']);
+    expect(slow.code).toBe(0);
+    expect(slow.stdout.trim().split('\n')[1]).toBe('{"slept":10,"attempt":1}');
     const failed = await project.run(['enqueue', 'Fail', '--wait']);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/failed: this task always fails/);

@@ -5,14 +5,17 @@
 import { useMysqlDatabase } from '../helpers/mysql';
 import { describeBrokerConformance } from './queueBrokerConformance';
 import { rdsUnderTest } from './rdsUnderTest';
+import { describeTaskSemantics } from './taskSemanticsConformance';
 
 const connection = useMysqlDatabase('conformance');
 
 if (connection) {
   let n = 0;
   // Tables of their own per test, so a test never sees another's leftovers.
-  describeBrokerConformance('mysql', async () => {
+  const underTest = async () => {
     const suffix = ++n;
     return rdsUnderTest(connection, { messages: `messages_${suffix}`, taskLog: `task_log_${suffix}` });
-  });
+  };
+  describeBrokerConformance('mysql', underTest);
+  describeTaskSemantics('mysql', underTest);
 }

@@ -5,14 +5,17 @@
 import { usePostgresDatabase } from '../helpers/postgres';
 import { describeBrokerConformance } from './queueBrokerConformance';
 import { rdsUnderTest } from './rdsUnderTest';
+import { describeTaskSemantics } from './taskSemanticsConformance';
 
 const connection = usePostgresDatabase('conformance');
 
 if (connection) {
   let n = 0;
   // Tables of their own per test, so a test never sees another's leftovers.
-  describeBrokerConformance('postgres', async () => {
+  const underTest = async () => {
     const suffix = ++n;
     return rdsUnderTest(connection, { messages: `messages_${suffix}`, taskLog: `task_log_${suffix}` });
-  });
+  };
+  describeBrokerConformance('postgres', underTest);
+  describeTaskSemantics('postgres', underTest);
 }

@@ -3,8 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeBrokerConformance } from './queueBrokerConformance';
 import { rdsUnderTest } from './rdsUnderTest';
+import { describeTaskSemantics } from './taskSemanticsConformance';
 
-describeBrokerConformance('sqlite', async () => {
+async function sqliteUnderTest() {
   const dir = mkdtempSync(join(tmpdir(), 'taskq-sqlite-'));
   return rdsUnderTest(`sqlite:${join(dir, 'taskq.db')}`, {}, () => rmSync(dir, { recursive: true, force: true }));
-});
+}
+
+describeBrokerConformance('sqlite', sqliteUnderTest);
+describeTaskSemantics('sqlite', sqliteUnderTest);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { RdsTaskLogBroker } from '../../src';
 import { sqsBroker, uniquePrefix } from '../helpers/sqs';
 import { describeBrokerConformance, type BrokerUnderTest } from './queueBrokerConformance';
+import { describeTaskSemantics } from './taskSemanticsConformance';
 
 function sqsUnderTest(fifo: boolean): () => Promise<BrokerUnderTest> {
   return async () => {
@@ -38,3 +39,5 @@ function sqsUnderTest(fifo: boolean): () => Promise<BrokerUnderTest> {
 
 describeBrokerConformance('sqs', sqsUnderTest(false));
 describeBrokerConformance('sqs fifo', sqsUnderTest(true));
+describeTaskSemantics('sqs', sqsUnderTest(false));
+describeTaskSemantics('sqs fifo', sqsUnderTest(true));

@@ -22,6 +22,9 @@
  *   stand for the application's own code (TASK_METHOD_PRELUDE), as the text says.
  * - `<!-- unchecked: REASON -->`: not compiled; listed in UNCHECKED with its reason, so a new
  *   exception is a visible change to this test.
+ * - `<!-- run -->`: a complete module that is also run (second test below): compiled to
+ *   JavaScript, executed with node in a folder of its own, and what it prints on stdout must be
+ *   the first ```text block after it (the output the doc shows).
  *
  * The stubs in APP_MODULES are the reader's own modules the complete examples import (`./pdf.js`,
  * `./cache.js`, a hypothetical `./redisQueueBroker.js`): each block shows where such a name
@@ -112,7 +115,7 @@ function sameAsExported(body: string): string {
 /** The module a block compiles as: file name (relative to the project), text, and how many lines precede the block's first line. */
 function moduleFor(block: Block): { file: string; text: string; offset: number } {
   const name = `${block.doc.replace(/\.md$/, '')}-${block.line}.ts`;
-  if (block.marker === null) return { file: name, text: `${block.code}\n`, offset: 0 };
+  if (block.marker === null || block.marker === 'run') return { file: name, text: `${block.code}\n`, offset: 0 };
   const file = /^file: (\S+)$/.exec(block.marker);
   if (file) return { file: file[1], text: `${block.code}\n`, offset: 0 };
   if (block.marker === 'fragment') {
@@ -127,6 +130,47 @@ function moduleFor(block: Block): { file: string; text: string; offset: number }
   throw new Error(`${block.doc}:${block.line}: unknown marker <!-- ${block.marker} -->`);
 }
 
+/** A project folder whose node_modules/taskq is this repository, as a reader's would be. */
+function readerProject(compilerOptions: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'taskq-docs-'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'docs-examples', private: true, type: 'module' }));
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', skipLibCheck: true, types: ['node'], ...compilerOptions },
+    include: ['**/*.ts'],
+  }));
+  mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
+  symlinkSync(ROOT, join(dir, 'node_modules', 'taskq'), 'dir');
+  symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'), 'dir');
+  return dir;
+}
+
+/** The output a `run` block must print: the first ```text block after it. */
+function expectedOutput(block: Block): string {
+  const lines = readFileSync(join(DOCS, block.doc), 'utf8').split('\n');
+  const start = lines.findIndex((text, i) => i >= block.line && /^```text\s*$/.test(text));
+  const end = lines.findIndex((text, i) => i > start && /^```\s*$/.test(text));
+  if (start < 0 || end < 0) throw new Error(`${block.doc}:${block.line}: a run block needs a \`\`\`text block after it with what it prints`);
+  return lines.slice(start + 1, end).join('\n');
+}
+
+test('every run block of docs/*.md prints the output the doc shows', () => {
+  const runs = docBlocks().filter((block) => block.marker === 'run');
+  expect(runs.length).toBeGreaterThan(0);
+  for (const block of runs) {
+    // A folder per example: each starts with no database file of another's.
+    const dir = readerProject({ outDir: 'out', rootDir: '.' });
+    try {
+      const file = `${block.doc.replace(/\.md$/, '')}-${block.line}`;
+      writeFileSync(join(dir, `${file}.ts`), `${block.code}\n`);
+      execFileSync(process.execPath, [TSC, '-p', 'tsconfig.json', '--pretty', 'false'], { cwd: dir, stdio: 'pipe' });
+      const stdout = execFileSync(process.execPath, [join('out', `${file}.js`)], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+      expect({ example: `docs/${block.doc}:${block.line}`, stdout: stdout.trimEnd() }).toEqual({ example: `docs/${block.doc}:${block.line}`, stdout: expectedOutput(block) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}, 120_000);
+
 test('every ts block of docs/*.md compiles against the built package', () => {
   const blocks = docBlocks();
   expect(blocks.length).toBeGreaterThan(20);
@@ -134,16 +178,8 @@ test('every ts block of docs/*.md compiles against the built package', () => {
   const unchecked = blocks.filter((block) => block.marker?.startsWith('unchecked:'));
   expect(unchecked.map((block) => `${block.doc}: ${block.marker!.slice('unchecked:'.length).trim()}`)).toEqual(UNCHECKED);
 
-  const dir = mkdtempSync(join(tmpdir(), 'taskq-docs-'));
+  const dir = readerProject({ noEmit: true });
   try {
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'docs-examples', private: true, type: 'module' }));
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', skipLibCheck: true, noEmit: true, types: ['node'] },
-      include: ['**/*.ts'],
-    }));
-    mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
-    symlinkSync(ROOT, join(dir, 'node_modules', 'taskq'), 'dir');
-    symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'), 'dir');
     for (const [file, text] of Object.entries(APP_MODULES)) writeFileSync(join(dir, file), text);
 
     /** file -> where its lines come from, to turn tsc's positions back into doc lines. */

@@ -1,0 +1,133 @@
+/**
+ * The task semantics every broker must give the same way (awaited results, and the batches,
+ * chains and the rest as they land): a dispatcher on the broker under test, and a worker on a
+ * second dispatcher with a task-log object of its own, as another process has, so an end is
+ * seen through the log's storage and not through this process's memory. Sync brokers run the
+ * tasks at enqueue time and have no worker.
+ */
+import { AbstractTask, Queue, QueueDispatcher, Report, TaskLog, TaskRunError, TaskStatus, TaskWaitTimeoutError, Worker, silentLogger, type TaskContext } from '../../src';
+import { until } from '../helpers/wait';
+import type { BrokerUnderTest } from './queueBrokerConformance';
+
+class Add extends AbstractTask<{ a: number; b: number }> {
+  static override taskName = 'Add';
+  run(): number {
+    return this.getParameter('a') + this.getParameter('b');
+  }
+}
+
+class Reporting extends AbstractTask<{ records: number }> {
+  static override taskName = 'Reporting';
+  run(): Report {
+    return Report.success(`Reindexed ${this.getParameter('records')} records`, { records: this.getParameter('records') });
+  }
+}
+
+class Quiet extends AbstractTask<Record<string, never>> {
+  static override taskName = 'Quiet';
+  run(): void {}
+}
+
+class Explode extends AbstractTask<{ why: string }> {
+  static override taskName = 'Explode';
+  static override maxAttempts = 2;
+  static override backoff = 10;
+  run(ctx: TaskContext): never {
+    throw new Error(`${this.getParameter('why')} (attempt ${ctx.attempt})`);
+  }
+}
+
+const TASKS = [Add, Reporting, Quiet, Explode];
+
+export interface SemanticsOptions {
+  /** The broker runs tasks at enqueue time (InMemoryQueueBroker's default): no worker, no waiting. */
+  sync?: boolean;
+}
+
+export function describeTaskSemantics(name: string, make: () => Promise<BrokerUnderTest>, options: SemanticsOptions = {}): void {
+  /** Scenarios that need a task still waiting for a worker. */
+  const whenQueued = options.sync ? () => undefined : test;
+  describe(`${name}: task semantics`, () => {
+    let sut: BrokerUnderTest;
+    let dispatcher: QueueDispatcher;
+    let workerDispatcher: QueueDispatcher;
+    let n = 0;
+
+    beforeEach(async () => {
+      sut = await make();
+      const q = `semantics_${++n}`;
+      dispatcher = new QueueDispatcher({ queues: [new Queue(q, sut.queueBroker)], taskLog: new TaskLog(sut.taskLogBroker), tasks: TASKS, logger: silentLogger });
+      workerDispatcher = new QueueDispatcher({ queues: [new Queue(q, sut.second ?? sut.queueBroker)], taskLog: new TaskLog(sut.taskLogBroker), tasks: TASKS, logger: silentLogger });
+      await dispatcher.initialize();
+    });
+
+    afterEach(() => sut.cleanup());
+
+    /** Runs `body` with a worker of the other dispatcher consuming (none on a sync broker). */
+    async function withWorker<T>(body: () => Promise<T>): Promise<T> {
+      if (options.sync) return body();
+      const worker = new Worker(workerDispatcher, { concurrency: 4, leaseMs: 5_000, idleMaxMs: 20, logger: silentLogger });
+      const running = worker.run();
+      try {
+        return await body();
+      } finally {
+        await worker.stop();
+        await running;
+      }
+    }
+
+    describe('run: an awaited task', () => {
+      test('resolves with what its run returned, run by a worker elsewhere', async () => {
+        await expect(withWorker(() => dispatcher.run<number>(new Add({ a: 2, b: 3 }), { timeout: 20_000 }))).resolves.toBe(5);
+      });
+
+      test('resolves with a returned report\'s data, and with undefined for no result', async () => {
+        const [reported, quiet] = await withWorker(() => Promise.all([dispatcher.run(new Reporting({ records: 7 }), { timeout: 20_000 }), dispatcher.run(new Quiet({}), { timeout: 20_000 })]));
+        expect(reported).toEqual({ records: 7 });
+        expect(quiet).toBeUndefined();
+      });
+
+      test('rejects with a TaskRunError carrying the report once its retries are used up', async () => {
+        const task = new Explode({ why: 'disk full' });
+        const error = await withWorker(() => dispatcher.run(task, { timeout: 20_000 }).catch((e: unknown) => e));
+        expect(error).toBeInstanceOf(TaskRunError);
+        expect(error).toMatchObject({ taskId: task.id, taskName: 'Explode', status: TaskStatus.Failed, message: 'disk full (attempt 2)', report: { type: 'error', message: 'disk full (attempt 2)' } });
+        expect(await dispatcher.taskLog.get(task.id)).toMatchObject({ status: TaskStatus.Failed, attempts: 2 });
+      });
+
+      test('many at once each resolve with their own result', async () => {
+        const sums = await withWorker(() => Promise.all(Array.from({ length: 25 }, (_, i) => dispatcher.run<number>(new Add({ a: i, b: 1000 }), { timeout: 30_000 }))));
+        expect(sums).toEqual(Array.from({ length: 25 }, (_, i) => i + 1000));
+      });
+
+      whenQueued('a timeout gives up the wait, not the task: a worker still runs it', async () => {
+        const task = new Add({ a: 1, b: 1 });
+        const error = await dispatcher.run(task, { timeout: 300 }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(TaskWaitTimeoutError);
+        expect(error).toMatchObject({ taskIds: [task.id], timeoutMs: 300 });
+        expect(await dispatcher.taskLog.getStatus(task.id)).toBe(TaskStatus.Enqueued);
+        await withWorker(() => dispatcher.taskLog.waitForEnd([task.id], { timeoutMs: 20_000 }));
+        expect(await dispatcher.taskLog.get(task.id)).toMatchObject({ status: TaskStatus.Completed, report: { data: 2 } });
+      });
+
+      whenQueued('cancelOnTimeout cancels the task when the wait gives up, and no worker runs it after', async () => {
+        const task = new Add({ a: 1, b: 1 });
+        await expect(dispatcher.run(task, { timeout: 300, cancelOnTimeout: true })).rejects.toBeInstanceOf(TaskWaitTimeoutError);
+        expect(await dispatcher.taskLog.getStatus(task.id)).toBe(TaskStatus.Cancelled);
+        const after = await withWorker(async () => {
+          await dispatcher.run(new Add({ a: 0, b: 0 }), { timeout: 20_000 });
+          return dispatcher.taskLog.get(task.id);
+        });
+        expect(after).toMatchObject({ status: TaskStatus.Cancelled, attempts: 0 });
+      });
+
+      whenQueued('a wait for a task cancelled meanwhile rejects with its status', async () => {
+        const task = new Add({ a: 1, b: 1 });
+        const waiting = dispatcher.run(task, { timeout: 20_000 }).catch((e: unknown) => e);
+        await until(async () => (await dispatcher.taskLog.getStatus(task.id)) === TaskStatus.Enqueued);
+        await dispatcher.taskLog.cancel(task.id);
+        await expect(waiting).resolves.toMatchObject({ name: 'TaskRunError', status: TaskStatus.Cancelled, message: 'Cancelled before it started' });
+      });
+    });
+  });
+}
