@@ -1,10 +1,11 @@
 /**
  * `npm run bench [-- SCENARIO…] [--json] [--scale=X] [--cpu-prof-dir=DIR]`
- * `npm run bench -- --peers [--json] [--scale=X] [--cpu-prof-dir=DIR]`
+ * `npm run bench -- --peers[=postgres,mariadb,worker-memory] [--json] [--scale=X] [--cpu-prof-dir=DIR]`
  *
  * Scenarios: memory-sync, memory-async, sqlite-enqueue, sqlite-worker, sqs; groups: memory,
  * sqlite, all (the default). Prints the machine, then one table of tasks/s and enqueue→start latency.
- * --peers instead runs taskq, graphile-worker and pg-boss side by side on PostgreSQL (bench/peers/).
+ * --peers instead runs taskq, graphile-worker and pg-boss side by side on PostgreSQL, then taskq
+ * alone on MariaDB; --peers=worker-memory a worker's memory over 1,000,000 tasks (bench/peers/).
  * See docs/benchmarks.md.
  */
 import { execSync } from 'node:child_process';
@@ -18,8 +19,8 @@ import { sqsScenario } from './sqs';
 
 interface Args {
   scenarios: string[];
-  /** --peers: the PostgreSQL side-by-side run, on its own. */
-  peers: boolean;
+  /** --peers[=…]: the side-by-side runs, on their own (empty: not asked for). */
+  peers: PeersRun[];
   json: boolean;
   scale: number;
   cpuProfDir?: string;
@@ -33,6 +34,15 @@ const SCENARIOS: Record<string, (options: ScenarioOptions & { workerExecArgv: st
   sqs: sqsScenario,
 };
 
+/** What --peers runs: --peers alone is postgres,mariadb; worker-memory only when named. */
+const PEERS_RUNS = ['postgres', 'mariadb', 'worker-memory'] as const;
+type PeersRun = (typeof PEERS_RUNS)[number];
+const DEFAULT_PEERS_RUNS: PeersRun[] = ['postgres', 'mariadb'];
+
+function isPeersRun(name: string): name is PeersRun {
+  return (PEERS_RUNS as readonly string[]).includes(name);
+}
+
 const GROUPS: Record<string, string[]> = {
   all: Object.keys(SCENARIOS),
   memory: ['memory-sync', 'memory-async'],
@@ -40,11 +50,17 @@ const GROUPS: Record<string, string[]> = {
 };
 
 const USAGE = `usage: npm run bench -- [SCENARIO…] [--json] [--scale=X] [--cpu-prof-dir=DIR]
-       npm run bench -- --peers [--json] [--scale=X] [--cpu-prof-dir=DIR]
+       npm run bench -- --peers[=RUN,…] [--json] [--scale=X] [--cpu-prof-dir=DIR]
   SCENARIO      ${Object.keys(SCENARIOS).join(', ')}, or a group: ${Object.keys(GROUPS).join(', ')} (default: all)
-  --peers       taskq, graphile-worker and pg-boss side by side on the PostgreSQL server that
-                TASKQ_BENCH_PG_URL names (default postgres://postgres@127.0.0.1:5432/postgres),
-                in a database of its own that it drops at the end; not part of all
+  --peers       taskq, graphile-worker and pg-boss side by side on PostgreSQL (postgres), then
+                taskq alone on MariaDB (mariadb); not part of all. On Node >= 22 the peers'
+                latest releases (graphile-worker 0.18, pg-boss 12), on Node 20 graphile-worker
+                0.17.3 and pg-boss 10.4.2. PostgreSQL: a throwaway server the bench starts
+                (root and /usr/lib/postgresql needed, else the machine's 127.0.0.1:5432), or
+                the server TASKQ_BENCH_PG_URL names; MariaDB: TASKQ_BENCH_MYSQL_URL (default
+                mysql://root@127.0.0.1:3306). A database of its own on each, dropped at the end
+  --peers=RUN,… some of postgres, mariadb, worker-memory (one taskq worker process over
+                1,000,000 tasks on PostgreSQL: its memory, sampled every 20,000 tasks)
   --json        print the results as JSON on stdout (progress stays on stderr)
   --scale=X     multiply every task count by X (e.g. 0.1 for a quick smoke run)
   --cpu-prof-dir=DIR  write a V8 CPU profile of every worker process to DIR
@@ -57,11 +73,16 @@ function usage(message?: string): never {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { scenarios: [], peers: false, json: false, scale: 1 };
+  const args: Args = { scenarios: [], peers: [], json: false, scale: 1 };
   for (const arg of argv) {
     if (arg === '--json') args.json = true;
-    else if (arg === '--peers') args.peers = true;
-    else if (arg === '--help' || arg === '-h') usage();
+    else if (arg === '--peers') args.peers.push(...DEFAULT_PEERS_RUNS);
+    else if (arg.startsWith('--peers=')) {
+      for (const run of arg.slice('--peers='.length).split(',')) {
+        if (!isPeersRun(run)) usage(`unknown --peers run "${run}": one of ${PEERS_RUNS.join(', ')}`);
+        args.peers.push(run);
+      }
+    } else if (arg === '--help' || arg === '-h') usage();
     else if (arg.startsWith('--scale=')) {
       args.scale = Number(arg.slice('--scale='.length));
       if (!Number.isFinite(args.scale) || args.scale <= 0) usage(`--scale must be a positive number, got "${arg.slice(8)}"`);
@@ -71,8 +92,9 @@ function parseArgs(argv: string[]): Args {
     else if (SCENARIOS[arg]) args.scenarios.push(arg);
     else usage(`unknown scenario "${arg}"`);
   }
-  if (args.peers && args.scenarios.length > 0) usage('--peers runs on its own: give no scenario with it');
-  if (args.scenarios.length === 0 && !args.peers) args.scenarios = GROUPS.all;
+  if (args.peers.length > 0 && args.scenarios.length > 0) usage('--peers runs on its own: give no scenario with it');
+  if (args.scenarios.length === 0 && args.peers.length === 0) args.scenarios = GROUPS.all;
+  args.peers = PEERS_RUNS.filter((run) => args.peers.includes(run));
   args.scenarios = [...new Set(args.scenarios)];
   return args;
 }
@@ -136,7 +158,7 @@ async function main(): Promise<void> {
     mkdirSync(args.cpuProfDir, { recursive: true });
     workerExecArgv.push('--cpu-prof', `--cpu-prof-dir=${args.cpuProfDir}`);
   }
-  if (args.peers) return runPeers(args, info, progress, workerExecArgv);
+  if (args.peers.length > 0) return runPeers(args, info, progress, workerExecArgv);
   const results: BenchResult[] = [];
   const started = Date.now();
   for (const name of args.scenarios) {
@@ -160,21 +182,32 @@ async function main(): Promise<void> {
   console.log(`\ntotal ${seconds.toFixed(1)} s`);
 }
 
-/** --peers: its own table (a column per system), printed as the other scenarios' is. */
+/** --peers: the PostgreSQL table (a column per system), the MariaDB table, the worker-memory samples, in that order. */
 async function runPeers(args: Args, info: Record<string, string | number>, progress: (message: string) => void, workerExecArgv: string[]): Promise<void> {
-  // Loaded only here: graphile-worker and pg-boss are dev dependencies of this one scenario.
+  // Loaded only here: graphile-worker, pg-boss and mysql2 are dev dependencies of these runs.
   const { peersScenario } = require('./peers/peers') as typeof import('./peers/peers');
   const { formatPeersReport } = require('./peers/peersTable') as typeof import('./peers/peersTable');
+  const { mariadbScenario } = require('./peers/mariadb') as typeof import('./peers/mariadb');
+  const { formatMariaDbReport } = require('./peers/mariadbTable') as typeof import('./peers/mariadbTable');
+  const { workerMemoryScenario, formatWorkerMemoryReport } = require('./peers/workerMemory') as typeof import('./peers/workerMemory');
+  const options = { scale: args.scale, progress, workerExecArgv };
   const started = Date.now();
-  console.error('running peers');
-  const report = await peersScenario({ scale: args.scale, progress, workerExecArgv });
+  const runIfAsked = async <T>(run: PeersRun, scenario: (o: typeof options) => Promise<T>): Promise<T | undefined> => {
+    if (!args.peers.includes(run)) return undefined;
+    console.error(`running --peers=${run}`);
+    return scenario(options);
+  };
+  const postgres = await runIfAsked('postgres', peersScenario);
+  const mariadb = await runIfAsked('mariadb', mariadbScenario);
+  const workerMemory = await runIfAsked('worker-memory', workerMemoryScenario);
   const seconds = (Date.now() - started) / 1000;
   if (args.json) {
-    console.log(JSON.stringify({ machine: info, scale: args.scale, seconds, peers: report }, null, 2));
+    console.log(JSON.stringify({ machine: info, scale: args.scale, seconds, peers: postgres, mariadb, workerMemory }, null, 2));
     return;
   }
-  console.log('');
-  console.log(formatPeersReport(report));
+  for (const text of [postgres && formatPeersReport(postgres), mariadb && formatMariaDbReport(mariadb, postgres), workerMemory && formatWorkerMemoryReport(workerMemory)]) {
+    if (text) console.log(`\n${text}`);
+  }
   console.log(`\ntotal ${seconds.toFixed(1)} s`);
 }
 

@@ -1,12 +1,12 @@
 /**
  * `node dist/bench/peers/bigTable.js`: does the claim stay fast when the tables hold a million
  * finished tasks? taskq's PostgreSQL drain (one worker, concurrency 10, receive 50) on an empty
- * throwaway database, then again after 1,000,000 completed task-log rows were added and
+ * throwaway database (on a throwaway server, or TASKQ_BENCH_PG_URL's: see pgTarget.ts), then again after 1,000,000 completed task-log rows were added and
  * 1,000,000 messages inserted and deleted (the claim index's dead entries; measured before and
  * after a VACUUM, which autovacuum would run). Prints tasks/s for each and the claim's plan.
  */
 import { AbstractTask, Queue, QueueDispatcher, RdsQueueBroker, RdsTaskLogBroker, TaskLog, Worker, silentLogger } from '../../src';
-import { ThrowawayDatabase } from './pgDatabase';
+import { PgTarget } from './pgTarget';
 
 const TASKS = 20_000;
 const ROWS = 1_000_000;
@@ -27,8 +27,8 @@ async function drain(dispatcher: QueueDispatcher): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const server = process.env.TASKQ_BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-  const db = await ThrowawayDatabase.create(server);
+  const target = await PgTarget.open((message) => console.error(message));
+  const { db } = target;
   const dispatcher = new QueueDispatcher({
     queues: [new Queue('standard', new RdsQueueBroker({ connection: db.url, receive: 50 }))],
     taskLog: new TaskLog(new RdsTaskLogBroker({ connection: db.url })),
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     console.log(`the claim's plan:\n${plan.map((row) => `  ${row['QUERY PLAN']}`).join('\n')}`);
   } finally {
     await dispatcher.close();
-    await db.drop();
+    await target.close();
   }
 }
 

@@ -1,5 +1,5 @@
-import { Logger, type RunnerOptions, type WorkerUtils, makeWorkerUtils, run } from 'graphile-worker';
 import { Pool } from 'pg';
+import type { GraphileWorkerBinding, GraphileWorkerUtils } from './graphileWorkerBinding';
 import { type JobPayload, type JobRan, type Peer, type QueueTally, type RunningWorker, type SqlRunner, isJobPayload } from './peer';
 import { CONCURRENCY, type GraphileWorkerSettings, QUEUE } from './variants';
 
@@ -9,35 +9,28 @@ const SCHEMA = 'graphile_worker';
 const POLL_INTERVAL_MS = 1000;
 
 /**
- * Warnings and errors on stderr, nothing else: graphile-worker's default logger writes a line per
- * completed job (taskq's workers run with silentLogger, pg-boss logs nothing). The worker
- * processes also run with NO_LOG_SUCCESS=1, which skips building that line.
- */
-const quietLogger = new Logger(() => (level: string, message: string) => {
-  if (level === 'error' || level === 'warning') console.error(`graphile-worker ${level}: ${message}`);
-});
-
-/**
- * graphile-worker 0.17: jobs added with WorkerUtils (addJob / addJobs), a `run()` runner per
- * worker process with `concurrency` jobs at a time. With `localQueueSize` set, its batched mode:
- * the pool locks up to that many jobs per fetch and batches completions.
+ * graphile-worker (0.17 or 0.18, whichever `binding` is): jobs added with WorkerUtils (addJob /
+ * addJobs), a `run()` runner per worker process with `concurrency` jobs at a time. With
+ * `localQueueSize` set, its batched mode: the pool locks up to that many jobs per fetch and
+ * batches completions.
  */
 export class GraphileWorkerPeer implements Peer {
-  private utils?: WorkerUtils;
+  private utils?: GraphileWorkerUtils;
   private pool?: Pool;
 
   constructor(
+    private readonly binding: GraphileWorkerBinding,
     private readonly url: string,
     private readonly settings: GraphileWorkerSettings,
   ) {}
 
-  private get workerUtils(): WorkerUtils {
+  private get workerUtils(): GraphileWorkerUtils {
     if (!this.utils) throw new Error('graphile-worker: install() first');
     return this.utils;
   }
 
   async install(): Promise<void> {
-    this.utils = await makeWorkerUtils({ connectionString: this.url, logger: quietLogger, schema: SCHEMA });
+    this.utils = await this.binding.makeWorkerUtils(this.url, SCHEMA);
     await this.utils.migrate();
   }
 
@@ -72,24 +65,19 @@ export class GraphileWorkerPeer implements Peer {
 
   async startWorker(concurrency: number, onJob: JobRan): Promise<RunningWorker> {
     if (!this.pool) throw new Error('graphile-worker: connectWorker() first');
-    const options: RunnerOptions = {
+    const runner = await this.binding.run({
       pgPool: this.pool,
       schema: SCHEMA,
       concurrency,
       pollInterval: POLL_INTERVAL_MS,
-      noHandleSignals: true,
-      logger: quietLogger,
+      localQueueSize: this.settings.localQueueSize,
       taskList: {
         [QUEUE]: (payload: unknown) => {
           if (!isJobPayload(payload)) throw new Error(`graphile-worker: unexpected payload ${JSON.stringify(payload)}`);
           onJob(payload);
         },
       },
-    };
-    if (this.settings.localQueueSize !== null) {
-      options.preset = { worker: { localQueue: { size: this.settings.localQueueSize }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } };
-    }
-    const runner = await run(options);
+    });
     return { stop: () => runner.stop() };
   }
 

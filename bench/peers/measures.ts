@@ -3,21 +3,23 @@
  * system through the Peer interface. Each starts from an empty queue (Peer.reset).
  */
 import { LatencyRecorder, now, percentiles, sleep, yieldToLoop } from '../common';
-import type { JobPayload, Peer, SqlRunner } from './peer';
+import type { BenchDatabase, JobPayload, Peer, SqlRunner } from './peer';
 import type { Measurement, PeerCounts } from './report';
 import { WorkerProcessGroup } from './workerProcessGroup';
-import { CONCURRENCY, type PeerVariant, type SystemName, mainColumn } from './variants';
+import { CONCURRENCY, type PeerVariant, type SystemName, mainColumn, variantsOf } from './variants';
 
 export interface MeasureContext {
-  /** The throwaway database. */
-  url: string;
-  sql: SqlRunner;
+  /** The throwaway database (PostgreSQL or MariaDB). */
+  db: BenchDatabase;
   counts: PeerCounts;
   /** Progress lines, on stderr. */
   progress(message: string): void;
   /** Extra node flags for the worker processes (--cpu-prof). */
   workerExecArgv: string[];
 }
+
+/** Worker processes of the two drain measures. */
+const DRAIN_PROCESSES = [1, 4];
 
 /** After the last job ran: how often the system's tables are read until they show every job completed. */
 const COMPLETION_POLL_MS = 5;
@@ -46,9 +48,9 @@ export async function measureEnqueueOne(peer: Peer, system: SystemName, ctx: Mea
   const n = ctx.counts.enqueueOne;
   const warm = Math.max(20, Math.round(n / 10));
   ctx.progress(`${system}: enqueue one at a time: ${n} (after ${warm} warm-up)`);
-  await peer.reset(ctx.sql);
+  await peer.reset(ctx.db);
   for (let i = 0; i < warm; i++) await peer.enqueueOne({ t: now(), w: 1 });
-  await peer.reset(ctx.sql);
+  await peer.reset(ctx.db);
   const calls = new LatencyRecorder();
   await yieldToLoop();
   const start = now();
@@ -76,9 +78,9 @@ export async function measureEnqueueBulk(peer: Peer, system: SystemName, ctx: Me
   const { enqueueBulk: n, bulkSize } = ctx.counts;
   const warm = Math.max(bulkSize, Math.round(n / 4 / bulkSize) * bulkSize);
   ctx.progress(`${system}: enqueue in bulk calls of ${bulkSize}: ${n} (after ${warm} warm-up)`);
-  await peer.reset(ctx.sql);
+  await peer.reset(ctx.db);
   await enqueueInBulk(peer, warm, bulkSize);
-  await peer.reset(ctx.sql);
+  await peer.reset(ctx.db);
   // Payloads built before the clock starts: the figure is the calls'.
   const batches: JobPayload[][] = [];
   for (let i = 0; i < n; i += bulkSize) batches.push(payloads(Math.min(bulkSize, n - i)));
@@ -114,8 +116,8 @@ async function untilCompleted(peer: Peer, sql: SqlRunner, n: number, what: strin
 }
 
 /**
- * 3. Drain: N jobs queued (bulk calls), the tables ANALYZEd and a CHECKPOINT taken (so neither
- * lands in one system's run and not another's), then `processes` worker processes, connected and
+ * 3. Drain: N jobs queued (bulk calls), the database settled (PostgreSQL: ANALYZE and a
+ * CHECKPOINT; MariaDB: ANALYZE TABLE), so neither lands in one system's run and not another's, then `processes` worker processes, connected and
  * waiting, are told to start together. Timed from that message until the system's own tables
  * show every job completed: once the workers have reported that every job's handler ran (they
  * report every PROGRESS_MS), this process reads the tables every COMPLETION_POLL_MS, so the end
@@ -127,13 +129,12 @@ export async function measureDrain(peer: Peer, variant: PeerVariant, processes: 
   const { drain: n, bulkSize } = ctx.counts;
   const system = variant.settings.system;
   ctx.progress(`${variant.id}: drain ${n} with ${processes} worker process(es) × ${CONCURRENCY}`);
-  await peer.reset(ctx.sql);
+  await peer.reset(ctx.db);
   await enqueueInBulk(peer, n, bulkSize);
-  const queued = await peer.tally(ctx.sql);
+  const queued = await peer.tally(ctx.db);
   if (queued.unfinished !== n || (queued.completed ?? 0) !== 0) throw new Error(`${variant.id} drain: ${queued.unfinished} jobs queued, ${queued.completed} completed, before the start; expected ${n} and 0`);
-  await ctx.sql.query('ANALYZE');
-  await ctx.sql.query('CHECKPOINT');
-  const group = await WorkerProcessGroup.fork({ url: ctx.url, variant, concurrency: CONCURRENCY, recordLatency: false }, processes, ctx.workerExecArgv);
+  await ctx.db.settle();
+  const group = await WorkerProcessGroup.fork({ url: ctx.db.url, variant, concurrency: CONCURRENCY, recordLatency: false }, processes, ctx.workerExecArgv);
   let ms: number;
   let lastRanMs: number;
   let perProcess: number[];
@@ -141,14 +142,14 @@ export async function measureDrain(peer: Peer, variant: PeerVariant, processes: 
     const start = group.start();
     await group.untilRan(n);
     lastRanMs = group.lastRanAt() - start;
-    ms = (await untilCompleted(peer, ctx.sql, n, `${variant.id} drain`)) - start;
+    ms = (await untilCompleted(peer, ctx.db, n, `${variant.id} drain`)) - start;
     const stopped = await group.stop();
     perProcess = stopped.map((s) => s.ran);
   } finally {
     group.kill();
   }
   const ran = perProcess.reduce((a, b) => a + b, 0);
-  const tally = await peer.tally(ctx.sql);
+  const tally = await peer.tally(ctx.db);
   if (ran !== n || tally.unfinished !== 0 || (tally.completed !== null && tally.completed !== n)) {
     throw new Error(`${variant.id} drain: ${ran} job runs for ${n} jobs; the tables show ${tally.completed ?? '(not kept)'} completed, ${tally.unfinished} unfinished`);
   }
@@ -186,8 +187,8 @@ function seededRandom(seed: number): () => number {
 export async function measureIdleLatency(peer: Peer, variant: PeerVariant, ctx: MeasureContext): Promise<Measurement> {
   const { latencyWarmup: warm, latency: n, latencyGapMs: [minGap, maxGap] } = ctx.counts;
   ctx.progress(`${variant.id}: idle latency, ${n} jobs (after ${warm} warm-up) ${minGap}–${maxGap} ms apart`);
-  await peer.reset(ctx.sql);
-  const group = await WorkerProcessGroup.fork({ url: ctx.url, variant, concurrency: CONCURRENCY, recordLatency: true }, 1, ctx.workerExecArgv);
+  await peer.reset(ctx.db);
+  const group = await WorkerProcessGroup.fork({ url: ctx.db.url, variant, concurrency: CONCURRENCY, recordLatency: true }, 1, ctx.workerExecArgv);
   let latencies: number[];
   try {
     group.start();
@@ -221,4 +222,22 @@ export async function measureIdleLatency(peer: Peer, variant: PeerVariant, ctx: 
     latency,
     details: { warmup: warm, gapMs: `${minGap}-${maxGap}`, concurrency: CONCURRENCY },
   };
+}
+
+/**
+ * Every measure of one system on `ctx.db`, in table order: enqueue one at a time, in bulk, the
+ * drains with 1 and 4 worker processes for each of its variants, the idle latency of each. Installs
+ * the system's tables first (not timed).
+ */
+export async function measureSystem(peer: Peer, system: SystemName, ctx: MeasureContext): Promise<Measurement[]> {
+  const variants = variantsOf(system);
+  const measurements: Measurement[] = [];
+  await peer.install(ctx.db);
+  measurements.push(await measureEnqueueOne(peer, system, ctx));
+  measurements.push(await measureEnqueueBulk(peer, system, ctx));
+  for (const processes of DRAIN_PROCESSES) {
+    for (const variant of variants) measurements.push(await measureDrain(peer, variant, processes, ctx));
+  }
+  for (const variant of variants) measurements.push(await measureIdleLatency(peer, variant, ctx));
+  return measurements;
 }

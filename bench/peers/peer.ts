@@ -26,6 +26,19 @@ export interface SqlRunner {
   query<R extends object>(text: string, values?: unknown[]): Promise<R[]>;
 }
 
+/** The throwaway database a run measures in (PostgreSQL or MariaDB), dropped at the end. */
+export interface BenchDatabase extends SqlRunner {
+  readonly name: string;
+  /** Its connection URL. */
+  readonly url: string;
+  /** Before a drain: statistics brought up to date (and on PostgreSQL a CHECKPOINT), so neither lands inside one system's timing and not another's. */
+  settle(): Promise<void>;
+  /** The server's version string. */
+  serverVersion(): Promise<string>;
+  /** Drops the database, whoever is still connected; idempotent. */
+  drop(): Promise<void>;
+}
+
 /** What is left of the queued jobs after a drain, read from the system's own tables. */
 export interface QueueTally {
   /** Jobs the system records as completed; null where it keeps none (graphile-worker deletes them). */

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     if (!finished) process.exit(1);
   });
   const job = JSON.parse(process.argv[2]) as PeerWorkerJob;
-  const peer = createPeer(job.url, job.variant.settings);
+  const peer = await createPeer(job.url, job.variant.settings);
   await peer.connectWorker();
 
   let ran = 0;

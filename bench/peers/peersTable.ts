@@ -2,19 +2,20 @@
  * The text output of the PostgreSQL side-by-side benchmark: one row per measure, one column per
  * system, taskq's ratios to each peer; then the settings and every measurement's side figures.
  */
-import type { Measurement, MeasureId, PeersReport } from './report';
+import { LATEST_PEERS } from './peerPackages';
+import type { Measurement, MeasureId, PeerCounts, PeersReport } from './report';
 import type { PeerColumn } from './variants';
 
 const COLUMNS: readonly PeerColumn[] = ['taskq', 'graphile-worker', 'graphile-worker (local queue)', 'pg-boss'];
 const GRAPHILE_COLUMNS: readonly PeerColumn[] = ['graphile-worker', 'graphile-worker (local queue)'];
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number) => (n < 1 ? n.toFixed(3) : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
-const ratio = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+export const int = (n: number) => Math.round(n).toLocaleString('en-US');
+export const ms = (n: number) => (n < 1 ? n.toFixed(3) : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+export const ratio = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 
 type Percentile = 'p50' | 'p95' | 'p99';
 
-interface Row {
+export interface Row {
   label: string;
   measure: MeasureId;
   /** Latency rows: which percentile. */
@@ -22,7 +23,7 @@ interface Row {
 }
 
 /** The best of `candidates`: the most jobs/s, or for latency the lowest p50 (its p95/p99 go with it). */
-function best(candidates: readonly Measurement[]): Measurement | undefined {
+export function best(candidates: readonly Measurement[]): Measurement | undefined {
   let pick: Measurement | undefined;
   for (const m of candidates) {
     if (!pick) pick = m;
@@ -33,28 +34,28 @@ function best(candidates: readonly Measurement[]): Measurement | undefined {
   return pick;
 }
 
-function value(m: Measurement, row: Row): number {
+export function value(m: Measurement, row: Row): number {
   if (row.percentile) return m.latency?.[row.percentile] ?? NaN;
   return m.jobsPerSec ?? NaN;
 }
 
-function format(m: Measurement, row: Row): string {
+export function format(m: Measurement, row: Row): string {
   return row.percentile ? ms(value(m, row)) : int(value(m, row));
 }
 
 /** The short tag of a taskq variant in a cell: "taskq r50" → "r50". */
-const tag = (variant: string) => variant.replace(/^taskq /, '');
+export const tag = (variant: string) => variant.replace(/^taskq /, '');
 
-function table(header: string[], rows: string[][], numericFrom: number): string {
+export function table(header: string[], rows: string[][], numericFrom: number): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= numericFrom ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (i >= numericFrom ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
-export function formatPeersReport(report: PeersReport): string {
-  const { counts, concurrency } = report;
-  const rows: Row[] = [
+/** The rows of a side-by-side table: one per measure, three for the latency. */
+export function measureRows(counts: PeerCounts, concurrency: number): Row[] {
+  return [
     { label: `enqueue, 1 per call (${int(counts.enqueueOne)}), jobs/s`, measure: 'enqueue-one' },
     { label: `enqueue, bulk ${int(counts.bulkSize)} per call (${int(counts.enqueueBulk)}), jobs/s`, measure: 'enqueue-bulk' },
     { label: `drain ${int(counts.drain)}, 1 process × ${concurrency}, jobs/s`, measure: 'drain-1' },
@@ -63,6 +64,20 @@ export function formatPeersReport(report: PeersReport): string {
     { label: 'idle enqueue→start p95, ms', measure: 'idle-latency', percentile: 'p95' },
     { label: 'idle enqueue→start p99, ms', measure: 'idle-latency', percentile: 'p99' },
   ];
+}
+
+/** One line per measurement: its figures and side figures. */
+export function describeMeasurement(m: Measurement): string {
+  const figures = m.latency
+    ? [`p50=${ms(m.latency.p50)} ms`, `p95=${ms(m.latency.p95)} ms`, `p99=${ms(m.latency.p99)} ms`, `max=${ms(m.latency.max)} ms`, `samples=${m.latency.samples}`]
+    : [`${int(m.jobsPerSec ?? 0)} jobs/s`];
+  const details = Object.entries(m.details).map(([k, v]) => `${k}=${v}`);
+  return `  ${m.variant} / ${m.measure}: ${[`jobs=${m.jobs}`, ...figures, ...details].join(', ')}`;
+}
+
+export function formatPeersReport(report: PeersReport): string {
+  const { counts, concurrency } = report;
+  const rows = measureRows(counts, concurrency);
   const cells = rows.map((row) => {
     const of = (columns: readonly PeerColumn[]) => best(report.measurements.filter((m) => m.measure === row.measure && columns.includes(m.column)));
     const taskq = of(['taskq']);
@@ -78,7 +93,8 @@ export function formatPeersReport(report: PeersReport): string {
     return [row.label, ...byColumn, versus(graphile, graphile?.column === 'graphile-worker (local queue)' ? ' (lq)' : ''), versus(pgBoss, '')];
   });
   const out = [
-    `PostgreSQL ${report.postgres}; graphile-worker ${report.peerVersions['graphile-worker']}, pg-boss ${report.peerVersions['pg-boss']}; ${concurrency} jobs at a time per worker process; database ${report.database} (dropped)`,
+    `PostgreSQL ${report.postgres} on ${report.server}; database ${report.database} (dropped)`,
+    `graphile-worker ${report.peerVersions['graphile-worker']}, pg-boss ${report.peerVersions['pg-boss']} (${LATEST_PEERS ? 'their latest releases: this Node is 22 or later' : 'the last releases that run on Node 20; Node 22 or later measures graphile-worker 0.18 and pg-boss 12'}); ${concurrency} jobs at a time per worker process`,
     '',
     table(['measure', ...COLUMNS, 'taskq/graphile-worker', 'taskq/pg-boss'], cells, 1),
     '',
@@ -93,12 +109,6 @@ export function formatPeersReport(report: PeersReport): string {
     '',
     'every measurement:',
   ];
-  for (const m of report.measurements) {
-    const figures = m.latency
-      ? [`p50=${ms(m.latency.p50)} ms`, `p95=${ms(m.latency.p95)} ms`, `p99=${ms(m.latency.p99)} ms`, `max=${ms(m.latency.max)} ms`, `samples=${m.latency.samples}`]
-      : [`${int(m.jobsPerSec ?? 0)} jobs/s`];
-    const details = Object.entries(m.details).map(([k, v]) => `${k}=${v}`);
-    out.push(`  ${m.variant} / ${m.measure}: ${[`jobs=${m.jobs}`, ...figures, ...details].join(', ')}`);
-  }
+  out.push(...report.measurements.map(describeMeasurement));
   return out.join('\n');
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import type { SqlRunner } from './peer';
+import type { BenchDatabase } from './peer';
 
 /** Runs one statement on its own connection: CREATE and DROP DATABASE cannot share one with the database. */
 async function onServer(serverUrl: string, text: string): Promise<void> {
@@ -19,7 +19,7 @@ async function onServer(serverUrl: string, text: string): Promise<void> {
  * work), so the name is unique and the drop is forced: a worker process killed mid-run must not
  * keep the database alive.
  */
-export class ThrowawayDatabase implements SqlRunner {
+export class ThrowawayDatabase implements BenchDatabase {
   private client?: Client;
   private dropped = false;
 
@@ -46,6 +46,11 @@ export class ThrowawayDatabase implements SqlRunner {
       this.client = client;
     }
     return (await this.client.query<R>(text, values)).rows;
+  }
+
+  async settle(): Promise<void> {
+    await this.query('ANALYZE');
+    await this.query('CHECKPOINT');
   }
 
   /** The server's version, e.g. "15.20 (Debian 15.20-0+deb12u1)". */

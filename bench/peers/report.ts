@@ -38,13 +38,60 @@ export interface PeerCounts {
 export interface PeersReport {
   /** PostgreSQL server version. */
   postgres: string;
+  /** Which server, in words: a throwaway one the bench started, TASKQ_BENCH_PG_URL's, or the machine's. */
+  server: string;
   /** The throwaway database the run used (dropped at its end). */
   database: string;
-  /** Installed versions of the peers (taskq is this checkout: its commit heads the output). */
+  /**
+   * Versions of the peers measured (taskq is this checkout: its commit heads the output): on Node
+   * 22 or later the latest releases, on Node 20 the last ones that run there (peerPackages.ts).
+   */
   peerVersions: Record<Exclude<SystemName, 'taskq'>, string>;
   /** Jobs at a time per worker process. */
   concurrency: number;
   counts: PeerCounts;
   variants: readonly PeerVariant[];
   measurements: Measurement[];
+}
+
+/** The same taskq measures on MariaDB (no peer there): `npm run bench -- --peers=mariadb`. */
+export interface MariaDbReport {
+  /** The server's version, e.g. "10.11.14-MariaDB-0+deb12u2". */
+  mariadb: string;
+  /** The throwaway database the run used (dropped at its end). */
+  database: string;
+  concurrency: number;
+  counts: PeerCounts;
+  /** taskq's variants. */
+  variants: readonly PeerVariant[];
+  measurements: Measurement[];
+}
+
+/** One sample of the worker process's memory in the worker-memory run. */
+export interface MemorySample {
+  /** Tasks the worker had completed when it took the sample. */
+  tasks: number;
+  /** Seconds since the worker started. */
+  seconds: number;
+  rssMiB: number;
+  heapUsedMiB: number;
+  /** Whether a full GC ran just before (the worker was started with --expose-gc). */
+  afterGc: boolean;
+}
+
+/** A worker's memory over many tasks: `npm run bench -- --peers=worker-memory`. */
+export interface WorkerMemoryReport {
+  postgres: string;
+  server: string;
+  database: string;
+  tasks: number;
+  /** The worker's settings, in words. */
+  worker: string;
+  /** Jobs kept waiting in the queue while the worker runs (topped up in bulk calls). */
+  backlog: number;
+  tasksPerSec: number;
+  samples: MemorySample[];
+  /** End against the sample at 10 % of the tasks, in per cent; flat: within 5 %. */
+  rssGrowthPct: number;
+  heapUsedGrowthPct: number;
 }

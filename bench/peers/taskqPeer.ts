@@ -16,9 +16,9 @@ class PeerNoop extends AbstractTask<JobPayload> {
 }
 
 /**
- * taskq on PostgreSQL: an RdsQueueBroker and an RdsTaskLogBroker on the same database (task log
- * on, as a deployment has it), so an enqueue writes the log entry and the message in one
- * statement. Tables taskq_messages and taskq_task_log in the public schema.
+ * taskq on PostgreSQL or MariaDB (whichever `url` names): an RdsQueueBroker and an
+ * RdsTaskLogBroker on the same database (task log on, as a deployment has it), so an enqueue
+ * writes the log entry and the message together. Tables taskq_messages and taskq_task_log.
  */
 export class TaskqPeer implements Peer {
   private readonly broker: RdsQueueBroker;
@@ -44,7 +44,9 @@ export class TaskqPeer implements Peer {
   }
 
   async reset(sql: SqlRunner): Promise<void> {
-    await sql.query(`TRUNCATE ${this.broker.table}, ${this.logBroker.table}`);
+    // One table per statement: MariaDB's TRUNCATE takes one.
+    await sql.query(`TRUNCATE TABLE ${this.broker.table}`);
+    await sql.query(`TRUNCATE TABLE ${this.logBroker.table}`);
   }
 
   async enqueueOne(payload: JobPayload): Promise<void> {

@@ -3,6 +3,7 @@
  * CONCURRENCY jobs at a time per worker process; what else each one sets is its own documented
  * way of going fast, chosen so that no system is held back by a default meant for other loads.
  */
+import { LATEST_PEERS } from './peerPackages';
 
 /** Jobs at a time per worker process, for every system. */
 export const CONCURRENCY = 10;
@@ -30,7 +31,11 @@ export interface PgBossSettings {
   system: 'pg-boss';
   /** Jobs each work() loop fetches at a time. */
   batchSize: number;
-  /** How long a work() loop waits after each fetch (it waits even when the fetch found jobs); 0.5 s is pg-boss's minimum. */
+  /**
+   * How long a work() loop waits after each fetch; 0.5 s is pg-boss's minimum. pg-boss 10 waits
+   * even when the fetch found jobs; pg-boss 12 (burstWhenBatchFull) not after a full batch, and a
+   * NOTIFY wakes it.
+   */
   pollingIntervalSeconds: number;
 }
 
@@ -58,7 +63,14 @@ export const VARIANTS: readonly PeerVariant[] = [
     label: 'as graphile-worker, plus preset.worker localQueue.size 500, completeJobBatchDelay 0, failJobBatchDelay 0',
     settings: { system: 'graphile-worker', localQueueSize: 500 },
   },
-  { id: 'pg-boss', column: 'pg-boss', label: '10 work() loops per process, batchSize 10, pollingIntervalSeconds 0.5, pool max 12', settings: { system: 'pg-boss', batchSize: 10, pollingIntervalSeconds: 0.5 } },
+  {
+    id: 'pg-boss',
+    column: 'pg-boss',
+    label: LATEST_PEERS
+      ? 'one work() per process with localConcurrency 10, batchSize 10, pollingIntervalSeconds 0.5, burstWhenBatchFull; useListenNotify, queue notify: true; pool max 12'
+      : '10 work() loops per process, batchSize 10, pollingIntervalSeconds 0.5, pool max 12',
+    settings: { system: 'pg-boss', batchSize: 10, pollingIntervalSeconds: 0.5 },
+  },
 ];
 
 export const SYSTEMS: readonly SystemName[] = ['taskq', 'graphile-worker', 'pg-boss'];
