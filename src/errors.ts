@@ -107,3 +107,13 @@ export class TaskRunError extends TaskqError {
     super(report ? report.message : `Task ${taskName} ${taskId} ended ${status}`);
   }
 }
+
+/** Params that the task class's `static params` schema refused: each issue names its field. */
+export class TaskParamsError extends ConfigError {
+  constructor(
+    readonly taskName: string,
+    readonly issues: ReadonlyArray<{ path: string; message: string }>,
+  ) {
+    super(`Task "${taskName}" params are invalid: ${issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ')}`);
+  }
+}

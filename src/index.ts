@@ -7,6 +7,7 @@ export { Queue } from './queue';
 export { QueueDispatcher, type QueueDispatcherOptions, type EnqueueOptions, type RerunOptions } from './queueDispatcher';
 export { outcomeOf, type RunOptions, type TaskOutcome } from './taskOutcome';
 export type { WaitForEndOptions } from './taskLog/taskEndWatcher';
+export type { ParamsSchema, ParamsIssue } from './paramsSchema';
 export type { EnqueueTransaction } from './enqueueOptions';
 export type { QueueSelectionStrategy } from './queueSelection/queueSelectionStrategy';
 export { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';

@@ -15,6 +15,7 @@ import type { TaskLogEntry } from './taskLog/taskLogEntry';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
 import { type RunOptions, awaitEnd, checkRunOptions, outcomeOf } from './taskOutcome';
 import { TaskRegistry } from './taskRegistry';
+import { validateParams } from './paramsSchema';
 import { checkTaskParams } from './taskParams';
 import { type DeliveryOutcome, type PreparedDelivery, TaskRunner, entryOf } from './taskRunner';
 import type { AbstractTask, TaskClass } from './task';
@@ -179,6 +180,15 @@ export class QueueDispatcher {
   }
 
   /**
+   * Publishes a registered task by its name, for callers that do not import its class (the CLI,
+   * the HTTP API): a class with an object of params (checked against its `static params` schema),
+   * or a callback (`shout`) with its argument. Resolves with the task, as enqueue does.
+   */
+  async enqueueByName(name: string, params: JsonValue = {}, options: EnqueueOptions = {}): Promise<AbstractTask<object>> {
+    return this.enqueue(this.registry.create(name, params), options);
+  }
+
+  /**
    * Publishes tasks in one batch per queue: one task-log write and one broker write for each.
    * The same options apply to every task.
    */
@@ -215,6 +225,8 @@ export class QueueDispatcher {
     }
     this.registry.bind(task);
     checkTaskParams(task.logName, task.getParameters());
+    const schema = (task.constructor as TaskClass).params;
+    if (schema) validateParams(task.logName, schema, task.getParameters());
     if (options.label !== undefined) task.label = options.label;
     if (options.owner !== undefined) task.owner = options.owner;
     const queue = this.queueFor(task, options.queue);

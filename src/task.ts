@@ -1,5 +1,6 @@
 import type { JsonValue } from './json';
 import type { Logger } from './logger';
+import type { ParamsSchema } from './paramsSchema';
 import type { Report } from './report';
 import { newTaskId } from './taskId';
 
@@ -55,6 +56,11 @@ export abstract class AbstractTask<P extends object = Record<string, JsonValue>>
   static backoff: Backoff = { type: 'exponential', delay: 1000, maxDelay: 60_000 };
   /** Milliseconds a run may take before it fails with a timeout; none by default. */
   static timeout?: number;
+  /**
+   * Optional: a schema of the params (zod 4, or any Standard Schema v1), checked at every enqueue
+   * before anything is written; a refusal is a TaskParamsError naming each field.
+   */
+  static params?: ParamsSchema;
 
   readonly id: string;
   label: string;
@@ -130,6 +136,7 @@ export interface TaskClass {
   readonly maxStalls?: number;
   readonly backoff?: Backoff;
   readonly timeout?: number;
+  readonly params?: ParamsSchema;
 }
 
 export function taskNameOf(cls: TaskClass): string {

@@ -1,5 +1,7 @@
 import { type CallbackDefinition, CallbackTask, isCallbackDefinition } from './callbackTask';
 import { ConfigError, UnknownTaskError } from './errors';
+import { isJsonObject, type JsonValue } from './json';
+import { isParamsSchema } from './paramsSchema';
 import type { TaskMessage } from './taskMessage';
 import { type AbstractTask, TASK_CLASS_MARK, type TaskClass, isTaskClass, taskNameOf } from './task';
 
@@ -37,6 +39,9 @@ export class TaskRegistry {
     }
     const name = taskNameOf(entry);
     assertValidName('task', name);
+    if (entry.params !== undefined && !isParamsSchema(entry.params)) {
+      throw new ConfigError(`Task class ${name}: static params must be a schema (zod 4, or any Standard Schema v1), got ${typeof entry.params}`);
+    }
     const existing = this.tasks.get(name);
     if (existing && existing !== entry) throw new ConfigError(`Two different task classes are registered as "${name}"`);
     this.tasks.set(name, entry);
@@ -73,6 +78,23 @@ export class TaskRegistry {
       task.bind(definition);
     }
     return task;
+  }
+
+  /**
+   * A new task by its registered name, as a caller that does not import the class has it (the
+   * CLI, the HTTP API): a task class by its name with an object of params, or a callback by its
+   * name (`shout` or `CallbackTask:shout`) with its argument. An unknown name is a ConfigError that
+   * lists what is registered.
+   */
+  create(name: string, params: JsonValue = {}): AbstractTask<object> {
+    if (this.tasks.has(name) && name !== CallbackTask.taskName) {
+      if (!isJsonObject(params)) throw new ConfigError(`Task "${name}" params must be a JSON object, got ${Array.isArray(params) ? 'an array' : params === null ? 'null' : typeof params}`);
+      const cls = this.get(name) as unknown as new (params: object) => AbstractTask<object>;
+      return new cls(params);
+    }
+    const callback = name.startsWith(`${CallbackTask.taskName}:`) ? name.slice(CallbackTask.taskName.length + 1) : name;
+    if (this.callbacks.has(callback)) return this.bind(CallbackTask.of(callback, params));
+    throw new ConfigError(`Unknown task "${name}"; registered: ${this.names().join(', ') || '(none)'}`);
   }
 
   /** Rebuilds the task a message describes. Throws UnknownTaskError for unregistered names. */

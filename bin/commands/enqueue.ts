@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command } from 'commander';
-import { CallbackTask } from '../../src/callbackTask';
 import { ConfigError, TaskRunError, TaskWaitTimeoutError } from '../../src/errors';
-import { type JsonValue, isJsonObject } from '../../src/json';
-import type { AbstractTask } from '../../src/task';
+import type { JsonValue } from '../../src/json';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { nonNegativeInt, positiveInt } from '../options';
 import { printJson, printLine } from '../output';
@@ -49,18 +47,7 @@ export function enqueueCommand(program: Command): void {
       }
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ dispatcher }) => {
-        let task: AbstractTask<object>;
-        // A callback by its name (`shout`) or as the registry lists it (`CallbackTask:shout`).
-        const callback = name.startsWith(`${CallbackTask.taskName}:`) ? name.slice(CallbackTask.taskName.length + 1) : name;
-        if (dispatcher.registry.has(name) && name !== CallbackTask.taskName) {
-          if (!isJsonObject(params)) throw new ConfigError('--params must be a JSON object for a task class');
-          const cls = dispatcher.registry.get(name) as unknown as new (params: object) => AbstractTask<object>;
-          task = new cls(params);
-        } else if (dispatcher.registry.names().includes(`${CallbackTask.taskName}:${callback}`)) {
-          task = CallbackTask.of(callback, params);
-        } else {
-          throw new ConfigError(`Unknown task "${name}"; registered: ${dispatcher.registry.names().join(', ') || '(none)'}`);
-        }
+        const task = dispatcher.registry.create(name, params);
         const queue = dispatcher.queueFor(dispatcher.registry.bind(task), options.queue);
         if (queue.broker.processLocal) {
           throw new ConfigError(`queue "${queue.name}" keeps its messages inside one process (${queue.broker.type} ${JSON.stringify(queue.broker.describe())}): a task enqueued from the command line would never reach a worker. Use a broker other processes can reach (rds on a file or a server, sqs), or the sync memory broker`);

@@ -1,6 +1,9 @@
-import { rmSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { TaskLogEntry, TaskLogStats } from '../../src';
 import { CliProject, collect } from '../helpers/cliProject';
+
+const ROOT = resolve(__dirname, '../..');
 
 jest.setTimeout(60_000);
 
@@ -46,6 +49,26 @@ describe('taskq CLI usage and config errors', () => {
     [['run-worker', '--queue=nope'], /Unknown queue "nope" \(queues: standard, priority\)/],
   ])('taskq %j → exit 2', async (args, pattern) => {
     expectUsageError(await project.run(args), pattern);
+  });
+
+  test('enqueue checks params against the task\'s schema: exit 2 naming each field, nothing enqueued', async () => {
+    symlinkSync(join(ROOT, 'node_modules', 'zod'), join(project.dir, 'node_modules', 'zod'), 'dir');
+    writeFileSync(join(project.dir, 'typed.js'), `
+const { z } = require('zod');
+const { AbstractTask } = require('taskq');
+class Mail extends AbstractTask {
+  static taskName = 'Mail';
+  static params = z.object({ to: z.email(), subject: z.string().min(1) });
+  run() { return 'sent'; }
+}
+module.exports = { Mail };
+`);
+    project.writeConfig({ queues: [{ name: 'standard', broker: { type: 'rds', connection: 'sqlite:./taskq.db' } }], taskLog: { type: 'rds', connection: 'sqlite:./taskq.db' }, tasks: ['./tasks.js', './typed.js'] });
+    expect((await project.run(['initialize-queue'])).code).toBe(0);
+    expectUsageError(await project.run(['enqueue', 'Mail', '--params', '{"to":"nobody","subject":""}']), /^taskq: Task "Mail" params are invalid: to: .+; subject: .+$/m);
+    expect(await project.json<TaskLogStats>(['task-log', '--stats'])).toMatchObject({ total: 0 });
+    const ok = await project.run(['enqueue', 'Mail', '--params', '{"to":"ada@example.com","subject":"Hi"}']);
+    expect(ok.code).toBe(0);
   });
 
   test('a missing config file says how to give one', async () => {

@@ -5,7 +5,8 @@
  * seen through the log's storage and not through this process's memory. Sync brokers run the
  * tasks at enqueue time and have no worker.
  */
-import { AbstractTask, Queue, QueueDispatcher, Report, TaskLog, TaskRunError, TaskStatus, TaskWaitTimeoutError, Worker, silentLogger, type TaskContext } from '../../src';
+import { z } from 'zod';
+import { AbstractTask, Queue, QueueDispatcher, Report, TaskLog, TaskParamsError, TaskRunError, TaskStatus, TaskWaitTimeoutError, Worker, defineCallback, silentLogger, type TaskContext } from '../../src';
 import { until } from '../helpers/wait';
 import type { BrokerUnderTest } from './queueBrokerConformance';
 
@@ -37,7 +38,17 @@ class Explode extends AbstractTask<{ why: string }> {
   }
 }
 
-const TASKS = [Add, Reporting, Quiet, Explode];
+class SendMail extends AbstractTask<{ to: string; subject: string; cc?: string[] }> {
+  static override taskName = 'SendMail';
+  static override params = z.object({ to: z.email(), subject: z.string().min(1), cc: z.array(z.email()).optional() });
+  run(): string {
+    return `sent to ${this.getParameter('to')}`;
+  }
+}
+
+const shout = defineCallback('shout', (text) => String(text).toUpperCase());
+
+const TASKS = [Add, Reporting, Quiet, Explode, SendMail, shout];
 
 export interface SemanticsOptions {
   /** The broker runs tasks at enqueue time (InMemoryQueueBroker's default): no worker, no waiting. */
@@ -75,6 +86,35 @@ export function describeTaskSemantics(name: string, make: () => Promise<BrokerUn
         await running;
       }
     }
+
+    describe('enqueueByName: a task by its name, params checked', () => {
+      test('runs a class by its name, and a callback by its name, with their results', async () => {
+        const results = await withWorker(async () => {
+          const mail = await dispatcher.enqueueByName('SendMail', { to: 'ada@example.com', subject: 'Hello' });
+          const shouted = await dispatcher.enqueueByName('shout', 'hello');
+          const [mailEntry, shoutEntry] = await dispatcher.taskLog.waitForEnd([mail.id, shouted.id], { timeoutMs: 20_000 });
+          return [mailEntry.report?.data, shoutEntry.report?.data, mailEntry.taskName];
+        });
+        expect(results).toEqual(['sent to ada@example.com', 'HELLO', 'SendMail']);
+      });
+
+      test('params the schema refuses name each field and write nothing, in a batch too', async () => {
+        const error = await dispatcher.enqueueByName('SendMail', { to: 'not-an-address', subject: '', cc: ['ok@example.com', 'nope'] }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(TaskParamsError);
+        expect((error as TaskParamsError).issues.map((issue) => issue.path)).toEqual(['to', 'subject', 'cc[1]']);
+        expect((error as Error).message).toMatch(/^Task "SendMail" params are invalid: to: .+; subject: .+; cc\[1\]: /);
+        const batch = [new SendMail({ to: 'ada@example.com', subject: 'fine' }), new SendMail({ to: 'ada@example.com', subject: '' })];
+        await expect(dispatcher.enqueueMany(batch)).rejects.toThrow(/params are invalid: subject: /);
+        expect(await dispatcher.taskLog.count()).toBe(0);
+        expect(await sut.queueBroker.count(dispatcher.getQueueNames()[0])).toBe(0);
+      });
+
+      test('an unknown name lists what is registered and writes nothing', async () => {
+        await expect(dispatcher.enqueueByName('DropTables', {})).rejects.toThrow('Unknown task "DropTables"; registered: Add, CallbackTask:shout, Explode, Quiet, Reporting, SendMail');
+        await expect(dispatcher.enqueueByName('Add', [1, 2])).rejects.toThrow('Task "Add" params must be a JSON object, got an array');
+        expect(await dispatcher.taskLog.count()).toBe(0);
+      });
+    });
 
     describe('run: an awaited task', () => {
       test('resolves with what its run returned, run by a worker elsewhere', async () => {

@@ -140,6 +140,8 @@ function readerProject(compilerOptions: Record<string, unknown>): string {
   }));
   mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
   symlinkSync(ROOT, join(dir, 'node_modules', 'taskq'), 'dir');
+  // What the examples import besides taskq: zod, for params schemas.
+  symlinkSync(join(ROOT, 'node_modules', 'zod'), join(dir, 'node_modules', 'zod'), 'dir');
   symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'), 'dir');
   return dir;
 }
