@@ -5,6 +5,7 @@ import { enqueueCommand } from './commands/enqueue';
 import { initializeQueueCommand } from './commands/initializeQueue';
 import { runWorkerCommand } from './commands/runWorker';
 import { taskLogCommand } from './commands/taskLog';
+import { tasksCommand } from './commands/tasks';
 import { exitWhenFlushed, watchStdout } from './output';
 
 // The AWS SDK warns on every SQS client under Node 20 (past its upstream support, as the README
@@ -24,6 +25,7 @@ function buildProgram(): Command {
   runWorkerCommand(program);
   taskLogCommand(program);
   enqueueCommand(program);
+  tasksCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

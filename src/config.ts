@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { type BrokerConfig, createQueueBroker, createTaskLogBroker } from './brokerFactory';
 import { type CallbackDefinition, isCallbackDefinition } from './callbackTask';
 import { ConfigError } from './errors';
+import { reasonOf } from './errorText';
+import { loadExports } from './taskFolder';
 import type { Logger } from './logger';
 import { Queue } from './queue';
 import { QueueDispatcher } from './queueDispatcher';
@@ -54,6 +56,8 @@ const configSchema = z
         ),
       )
       .optional(),
+    /** A folder of task modules loaded by task name; relative to the config file. */
+    tasksDir: z.string().min(1).optional(),
     strategy: z.enum(['weighted', 'priority']).optional(),
     /** Where `initialize-queue --broker` records switched brokers; relative to the config file. */
     stateFile: z.string().min(1).optional(),
@@ -170,22 +174,6 @@ export async function loadConfig(path?: string, cwd = process.cwd()): Promise<Ta
   return config;
 }
 
-/**
- * What a module that failed to load threw, in one line: its message's first line (Node appends a
- * require stack to it), or the thrown value itself when it is not an Error (`throw { code: 1 }`).
- */
-function reasonOf(error: unknown): string {
-  if (error instanceof Error || (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string')) {
-    return ((error as Error).message || (error as Error).name || 'an error without a message').split('\n')[0];
-  }
-  let shown: string;
-  try {
-    shown = JSON.stringify(error) ?? String(error);
-  } catch {
-    shown = String(error);
-  }
-  return `it threw ${shown}, not an Error`;
-}
 
 /** A relative sqlite path is relative to the config file, not to wherever the CLI runs. */
 function resolveConnection(connection: string | undefined, baseDir: string): string {
@@ -201,22 +189,13 @@ export function brokerConfigOf(settings: BrokerSettings | TaskLogSettings, baseD
 }
 
 async function loadTaskModule(spec: string, baseDir: string, source: string): Promise<(TaskClass | CallbackDefinition)[]> {
-  const file = resolve(baseDir, spec);
-  let mod: Record<string, unknown>;
-  try {
-    mod = extname(file) === '.mjs' ? ((await import(pathToFileURL(file).href)) as Record<string, unknown>) : (require(file) as Record<string, unknown>);
-  } catch (error) {
-    throw new TaskModuleError(`${source}: tasks: module "${spec}" could not be loaded: ${reasonOf(error)}`);
-  }
-  const exported = [...Object.values(mod), ...(mod.default && typeof mod.default === 'object' ? Object.values(mod.default) : [mod.default])];
-  const found = exported.filter((v): v is TaskClass | CallbackDefinition => isTaskClass(v) || isCallbackDefinition(v));
+  const found = await loadExports(resolve(baseDir, spec), `${source}: tasks: module "${spec}"`);
   if (found.length === 0) throw new ConfigError(`${source}: tasks: module "${spec}" exports no AbstractTask subclass or defineCallback()`);
   return found;
 }
 
 /** Builds the dispatcher a config describes: brokers, queues, task log and the task registry. */
-/** A tasks module of the config that could not be loaded (a syntax error, a missing dependency). */
-export class TaskModuleError extends ConfigError {}
+export { TaskModuleError } from './errors';
 
 /**
  * `loadTasks: false` builds a dispatcher without the config's task modules, for commands that
@@ -229,20 +208,30 @@ export async function createDispatcher(config: TaskqConfig, options: { logger?: 
   const baseDir = checked.baseDir ?? process.cwd();
   const source = checked.source ?? 'config';
   const tasks: (TaskClass | CallbackDefinition)[] = [];
+  const origins = new Map<TaskClass | CallbackDefinition, string>();
   const loadTasks = options.loadTasks ?? true;
   for (const entry of loadTasks ? (checked.tasks ?? []) : []) {
-    if (typeof entry === 'string') tasks.push(...(await loadTaskModule(entry, baseDir, source)));
-    else tasks.push(entry);
+    if (typeof entry !== 'string') {
+      tasks.push(entry);
+      continue;
+    }
+    for (const found of await loadTaskModule(entry, baseDir, source)) {
+      tasks.push(found);
+      origins.set(found, `tasks: ${entry}`);
+    }
   }
   const queues = checked.queues.map((q, i) => new Queue(q.name, createQueueBroker(brokerConfigOf(q.broker, baseDir), `${source}: queues[${i}].broker`), q.weight ?? 1));
   const taskLog = new TaskLog(createTaskLogBroker(brokerConfigOf(checked.taskLog ?? { type: 'rds' }, baseDir), `${source}: taskLog`));
-  return new QueueDispatcher({
+  const dispatcher = new QueueDispatcher({
     queues,
     defaultQueue: checked.defaultQueue,
     associations: checked.associations,
     taskLog,
     tasks: loadTasks ? tasks : undefined,
+    tasksDir: loadTasks && checked.tasksDir !== undefined ? resolve(baseDir, checked.tasksDir) : undefined,
     strategy: checked.strategy,
     logger: options.logger,
   });
+  for (const [entry, origin] of origins) dispatcher.registry.setOrigin(entry, origin);
+  return dispatcher;
 }

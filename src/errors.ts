@@ -117,3 +117,6 @@ export class TaskParamsError extends ConfigError {
     super(`Task "${taskName}" params are invalid: ${issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ')}`);
   }
 }
+
+/** A tasks module (of the config, or of the task folder) that could not be loaded (a syntax error, a missing dependency). */
+export class TaskModuleError extends ConfigError {}

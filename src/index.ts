@@ -3,6 +3,7 @@ export { CallbackTask, defineCallback, type CallbackDefinition, type CallbackFun
 export { Report, type ReportData, type ReportType } from './report';
 export { TaskStatus } from './taskStatus';
 export { TaskRegistry } from './taskRegistry';
+export { TaskFolder, type TaskFolderFile } from './taskFolder';
 export { Queue } from './queue';
 export { QueueDispatcher, type QueueDispatcherOptions, type EnqueueOptions, type RerunOptions } from './queueDispatcher';
 export { outcomeOf, type RunOptions, type TaskOutcome } from './taskOutcome';

@@ -14,6 +14,7 @@ import type { TaskLog } from './taskLog/taskLog';
 import type { TaskLogEntry } from './taskLog/taskLogEntry';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
 import { type RunOptions, awaitEnd, checkRunOptions, outcomeOf } from './taskOutcome';
+import { TaskFolder } from './taskFolder';
 import { TaskRegistry } from './taskRegistry';
 import { validateParams } from './paramsSchema';
 import { checkTaskParams } from './taskParams';
@@ -30,6 +31,11 @@ export interface QueueDispatcherOptions {
   taskLog: TaskLog;
   /** The registry: only these can be run by a worker of this dispatcher. */
   tasks?: Iterable<TaskClass | CallbackDefinition>;
+  /**
+   * A folder of task modules loaded by task name when first met (the task REINDEX_RECORDS from
+   * reindex_records.js): see TaskFolder. Tasks in it are registered too.
+   */
+  tasksDir?: string;
   /** How a worker that consumes every queue orders them: 'weighted' (default) or 'priority'. */
   strategy?: 'weighted' | 'priority' | QueueSelectionStrategy;
   logger?: Logger;
@@ -104,10 +110,11 @@ export class QueueDispatcher {
     }
     this.taskLog = options.taskLog;
     this.registry = new TaskRegistry(options.tasks ?? []);
-    if (options.tasks !== undefined) {
+    if (options.tasksDir !== undefined) this.registry.useFolder(new TaskFolder(options.tasksDir));
+    if (options.tasks !== undefined || options.tasksDir !== undefined) {
       // A typo in an association would route that task to the default queue without a word.
       for (const task of Object.keys(this.associations)) {
-        if (!this.registry.knows(task)) throw new ConfigError(`associations.${task}: no registered task or callback is named "${task}" (registered: ${this.registry.names().join(', ') || 'none'})`);
+        if (!this.registry.knows(task) && !this.registry.taskFolder?.fileFor(task)) throw new ConfigError(`associations.${task}: no registered task or callback is named "${task}" (registered: ${this.registry.names().join(', ') || 'none'})`);
       }
     }
     this.logger = options.logger ?? createLogger();
@@ -185,6 +192,7 @@ export class QueueDispatcher {
    * or a callback (`shout`) with its argument. Resolves with the task, as enqueue does.
    */
   async enqueueByName(name: string, params: JsonValue = {}, options: EnqueueOptions = {}): Promise<AbstractTask<object>> {
+    await this.registry.resolve(name);
     return this.enqueue(this.registry.create(name, params), options);
   }
 

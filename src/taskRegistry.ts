@@ -2,6 +2,7 @@ import { type CallbackDefinition, CallbackTask, isCallbackDefinition } from './c
 import { ConfigError, UnknownTaskError } from './errors';
 import { isJsonObject, type JsonValue } from './json';
 import { isParamsSchema } from './paramsSchema';
+import type { TaskFolder } from './taskFolder';
 import type { TaskMessage } from './taskMessage';
 import { type AbstractTask, TASK_CLASS_MARK, type TaskClass, isTaskClass, taskNameOf } from './task';
 
@@ -18,6 +19,9 @@ export function assertValidName(kind: string, name: string): void {
 export class TaskRegistry {
   private readonly tasks = new Map<string, TaskClass>();
   private readonly callbacks = new Map<string, CallbackDefinition>();
+  /** Where a task or callback came from (a module of the config, a file of the task folder), by its listed name. */
+  private readonly origins = new Map<string, string>();
+  private folder: TaskFolder | undefined;
 
   constructor(entries: Iterable<TaskClass | CallbackDefinition> = []) {
     this.register(CallbackTask);
@@ -46,6 +50,40 @@ export class TaskRegistry {
     if (existing && existing !== entry) throw new ConfigError(`Two different task classes are registered as "${name}"`);
     this.tasks.set(name, entry);
     return this;
+  }
+
+  /** Tasks not registered yet are looked for in this folder by `resolve` (see TaskFolder). */
+  useFolder(folder: TaskFolder): this {
+    this.folder = folder;
+    return this;
+  }
+
+  get taskFolder(): TaskFolder | undefined {
+    return this.folder;
+  }
+
+  /**
+   * True when `name` is registered, or could be loaded from the task folder, which is then done:
+   * what a worker meeting an unknown name and enqueueByName call before giving up on a name.
+   * A file of the folder that does not load, or lacks the task, is an error.
+   */
+  async resolve(name: string): Promise<boolean> {
+    if (this.knows(name)) return true;
+    const entry = await this.folder?.load(name);
+    if (!entry) return false;
+    this.register(entry);
+    this.setOrigin(entry, `tasksDir: ${this.folder?.fileFor(name) ?? name}`);
+    return true;
+  }
+
+  /** Records where a registered entry came from, for `taskq tasks`. */
+  setOrigin(entry: TaskClass | CallbackDefinition, origin: string): void {
+    this.origins.set(isCallbackDefinition(entry) ? `${CallbackTask.taskName}:${entry.name}` : taskNameOf(entry), origin);
+  }
+
+  /** Where a listed name came from, if it was recorded (else: given in code). */
+  originOf(name: string): string | undefined {
+    return this.origins.get(name);
   }
 
   has(name: string): boolean {

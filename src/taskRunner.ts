@@ -106,7 +106,10 @@ export class TaskRunner {
       return this.rejectMessage(queue, handle, id, '(undecodable)', Report.error(`Message could not be decoded: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name, brokerMessageId: message.id }));
     }
     try {
-      task = this.options.registry.instantiate(decoded);
+      const { registry } = this.options;
+      // A task not registered yet may come from the task folder (loaded once, then known).
+      if (registry.taskFolder && !registry.knows(decoded.name)) await registry.resolve(decoded.name);
+      task = registry.instantiate(decoded);
     } catch (error) {
       if (error instanceof UnknownTaskError) return this.unknownTask(queue, message, decoded, handle, error);
       return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(`Task could not be created: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name }));

@@ -47,6 +47,7 @@ export function enqueueCommand(program: Command): void {
       }
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ dispatcher }) => {
+        await dispatcher.registry.resolve(name);
         const task = dispatcher.registry.create(name, params);
         const queue = dispatcher.queueFor(dispatcher.registry.bind(task), options.queue);
         if (queue.broker.processLocal) {
