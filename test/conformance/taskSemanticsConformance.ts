@@ -5,6 +5,9 @@
  * seen through the log's storage and not through this process's memory. Sync brokers run the
  * tasks at enqueue time and have no worker.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AbstractTask, Queue, QueueDispatcher, Report, TaskLog, TaskParamsError, TaskRunError, TaskStatus, TaskWaitTimeoutError, Worker, defineCallback, silentLogger, type TaskContext } from '../../src';
 import { until } from '../helpers/wait';
@@ -50,6 +53,20 @@ const shout = defineCallback('shout', (text) => String(text).toUpperCase());
 
 const TASKS = [Add, Reporting, Quiet, Explode, SendMail, shout];
 
+/** A task folder holding FOLDER_ECHO, whose module requires taskq's own source (one AbstractTask for all). */
+function makeTaskFolder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'taskq-semantics-folder-'));
+  writeFileSync(join(dir, 'folder_echo.js'), `
+const { AbstractTask } = require(${JSON.stringify(resolve(__dirname, '../../src/index.ts'))});
+class FolderEcho extends AbstractTask {
+  static taskName = 'FOLDER_ECHO';
+  run() { return 'echo ' + this.getParameter('text'); }
+}
+module.exports = { FolderEcho };
+`);
+  return dir;
+}
+
 export interface SemanticsOptions {
   /** The broker runs tasks at enqueue time (InMemoryQueueBroker's default): no worker, no waiting. */
   sync?: boolean;
@@ -59,6 +76,8 @@ export function describeTaskSemantics(name: string, make: () => Promise<BrokerUn
   /** Scenarios that need a task still waiting for a worker. */
   const whenQueued = options.sync ? () => undefined : test;
   describe(`${name}: task semantics`, () => {
+    const tasksDir = makeTaskFolder();
+    afterAll(() => rmSync(tasksDir, { recursive: true, force: true }));
     let sut: BrokerUnderTest;
     let dispatcher: QueueDispatcher;
     let workerDispatcher: QueueDispatcher;
@@ -67,8 +86,8 @@ export function describeTaskSemantics(name: string, make: () => Promise<BrokerUn
     beforeEach(async () => {
       sut = await make();
       const q = `semantics_${++n}`;
-      dispatcher = new QueueDispatcher({ queues: [new Queue(q, sut.queueBroker)], taskLog: new TaskLog(sut.taskLogBroker), tasks: TASKS, logger: silentLogger });
-      workerDispatcher = new QueueDispatcher({ queues: [new Queue(q, sut.second ?? sut.queueBroker)], taskLog: new TaskLog(sut.taskLogBroker), tasks: TASKS, logger: silentLogger });
+      dispatcher = new QueueDispatcher({ queues: [new Queue(q, sut.queueBroker)], taskLog: new TaskLog(sut.taskLogBroker), tasks: TASKS, tasksDir, logger: silentLogger });
+      workerDispatcher = new QueueDispatcher({ queues: [new Queue(q, sut.second ?? sut.queueBroker)], taskLog: new TaskLog(sut.taskLogBroker), tasks: TASKS, tasksDir, logger: silentLogger });
       await dispatcher.initialize();
     });
 
@@ -109,8 +128,19 @@ export function describeTaskSemantics(name: string, make: () => Promise<BrokerUn
         expect(await sut.queueBroker.count(dispatcher.getQueueNames()[0])).toBe(0);
       });
 
+      test('a task of the task folder, unknown to the worker until it meets it, runs by its name', async () => {
+        // Nothing is loaded before the name is met.
+        expect(workerDispatcher.registry.knows('FOLDER_ECHO')).toBe(false);
+        expect(() => dispatcher.registry.create('FOLDER_ECHO', {})).toThrow('Unknown task "FOLDER_ECHO"');
+        const task = await dispatcher.enqueueByName('FOLDER_ECHO', { text: 'hi' });
+        const [entry] = await withWorker(() => dispatcher.taskLog.waitForEnd([task.id], { timeoutMs: 20_000 }));
+        expect(entry).toMatchObject({ status: TaskStatus.Completed, taskName: 'FOLDER_ECHO', report: { data: 'echo hi' } });
+        if (!options.sync) expect(workerDispatcher.registry.originOf('FOLDER_ECHO')).toMatch(/^tasksDir: .*folder_echo\.js$/);
+      });
+
       test('an unknown name lists what is registered and writes nothing', async () => {
         await expect(dispatcher.enqueueByName('DropTables', {})).rejects.toThrow('Unknown task "DropTables"; registered: Add, CallbackTask:shout, Explode, Quiet, Reporting, SendMail');
+        await expect(dispatcher.enqueueByName('../folder_echo', {})).rejects.toThrow('Unknown task "../folder_echo"');
         await expect(dispatcher.enqueueByName('Add', [1, 2])).rejects.toThrow('Task "Add" params must be a JSON object, got an array');
         expect(await dispatcher.taskLog.count()).toBe(0);
       });
