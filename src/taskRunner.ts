@@ -24,6 +24,12 @@ export interface MessageHandle {
    * maxReceiveCount reached): a run that would be retried fails instead, saying so.
    */
   readonly lastDelivery?: boolean;
+  /**
+   * The task's code is over; what is left is writing its outcome, then acknowledging or releasing
+   * the message. A worker may start its next task meanwhile, so that the next claim shares a
+   * write (and, on SQLite, a commit) with this result instead of waiting for it.
+   */
+  runEnded?(): void;
 }
 
 /**
@@ -190,6 +196,7 @@ export class TaskRunner {
     } finally {
       if (state) state.ended = true;
     }
+    handle.runEnded?.();
     // The lease is kept until the result is written (or given up): see finalWrite.
     try {
       return await this.record(queue, task, message, attempt, stalls, started, ctx, report, failed, handle);

@@ -60,6 +60,10 @@ interface Held {
   message: ReceivedMessage;
   /** Its run is over and its acknowledgement under way: the message stays held (leased) until it ends. */
   acknowledging?: boolean;
+  /** Its task's code is over and its outcome is being written: see Worker.busySlots. */
+  runOver?: boolean;
+  /** Given back to the queue by its run (a retry, a lost lease): it may come back before the run has settled. */
+  released?: boolean;
 }
 
 /** The shortest lease: renewed every third of it, a shorter one lapses at the first slow query. */
@@ -90,6 +94,8 @@ export class Worker {
   private readonly runner: TaskRunner;
   private readonly buffer: Held[] = [];
   private readonly active = new Map<Promise<void>, Held>();
+  /** Deliveries in `active` whose task's code is over (their outcome being written). */
+  private finishing = 0;
   /** Acknowledgements under way of runs that are over: their slots are free, the stop waits for them. */
   private readonly acknowledging = new Set<Promise<void>>();
   /** Every message held (buffered or running): per queue, by message id. */
@@ -202,7 +208,7 @@ export class Worker {
           continue;
         }
         let received: Held[] = [];
-        if (this.buffer.length === 0 && this.active.size < this.concurrency) {
+        if (this.buffer.length === 0 && this.busySlots() < this.concurrency) {
           received = await this.receive(budget, longPoll);
           if (this.receiveErrors.length > 0) {
             // The broker is down (a database restarting): one line per failure, with the next try.
@@ -229,9 +235,11 @@ export class Worker {
           lastWorkAt = Date.now();
         }
         let blocked = false;
-        while (this.buffer.length > 0 && this.active.size < this.concurrency && this.state === 'running') {
-          // A message whose group (FIFO) has one running waits for it: a group runs in order.
-          const next = this.buffer.findIndex((held) => !this.groupRunning(held));
+        while (this.buffer.length > 0 && this.busySlots() < this.concurrency && this.state === 'running') {
+          // A message whose group (FIFO) has one running waits for it: a group runs in order. So
+          // does a second message of a task in flight here (its run settling): it then finds the
+          // task ended, rather than busy for a whole lease.
+          const next = this.buffer.findIndex((held) => !this.groupRunning(held) && !this.taskInFlight(held));
           if (next < 0) {
             blocked = true;
             break;
@@ -239,7 +247,7 @@ export class Worker {
           this.start(this.buffer.splice(next, 1)[0]);
         }
         if (received.length > 0) await this.markDequeued(received);
-        if (this.active.size >= this.concurrency || blocked) await this.sleep(this.idleMaxMs);
+        if (this.busySlots() >= this.concurrency || blocked) await this.sleep(this.idleMaxMs);
       }
     } finally {
       if (this.state !== 'stopped') this.state = 'stopping';
@@ -287,7 +295,7 @@ export class Worker {
     const queues = this.queues.length === 1 ? this.queues : this.dispatcher.strategy.order(this.queues);
     this.receiveErrors = [];
     for (const queue of queues) {
-      const want = Math.min(budget, queue.broker.receiveBatchSize, this.concurrency - this.active.size + this.prefetch);
+      const want = Math.min(budget, queue.broker.receiveBatchSize, this.concurrency - this.busySlots() + this.prefetch);
       let messages: ReceivedMessage[];
       this.poll = new AbortController();
       try {
@@ -303,6 +311,14 @@ export class Worker {
       const heldHere = this.held.get(queue) as Map<string, Held>;
       for (const message of messages) {
         const running = heldHere.get(message.id);
+        if (running?.released) {
+          // Released by a run that is still settling (its slot freed at the end of its code):
+          // given back at once, to be received as new once that run is over.
+          queue.broker.release(queue.name, message, 0).catch((error: unknown) => {
+            this.logger.warn(`could not release message ${message.id}: ${(error as Error).message}; it returns when its lease ends`);
+          });
+          continue;
+        }
         if (running) {
           // Our own message again: its lease lapsed while we ran it (the event loop was blocked
           // longer than the lease). Keep running it under the new receipt; never start it twice.
@@ -333,14 +349,40 @@ export class Worker {
     }
   }
 
+  /**
+   * Slots taken: deliveries in flight, less those whose task's code is over (their outcome being
+   * written), up to `concurrency` of them. So the next task's claim goes out with a result's
+   * write rather than after it (on SQLite, one commit for both instead of two); never more than
+   * `concurrency` tasks run at once, nor twice that many deliveries are in flight.
+   */
+  private busySlots(): number {
+    return this.active.size - Math.min(this.finishing, this.concurrency);
+  }
+
+  /**
+   * A run's code is over: its slot is free for the next task while its outcome is written. Not
+   * for a message of a group (FIFO): the next of its group must wait for this one's outcome (a
+   * retry goes first).
+   */
+  private runEnded(held: Held): void {
+    if (held.runOver || held.message.groupId !== undefined) return;
+    held.runOver = true;
+    this.finishing++;
+    if (this.finishing <= this.concurrency) this.wake();
+  }
+
   private start(held: Held): void {
     const { queue, message } = held;
     const broker = queue.broker;
     const promise = this.runner
       .process(queue, message, {
         acknowledge: () => this.acknowledge(held),
-        release: (delayMs) => broker.release(queue.name, held.message, delayMs),
+        release: (delayMs) => {
+          held.released = true;
+          return broker.release(queue.name, held.message, delayMs);
+        },
         lastDelivery: broker.maxReceives !== undefined && message.receiveCount >= broker.maxReceives,
+        runEnded: () => this.runEnded(held),
       })
       .then(
         (outcome) => {
@@ -357,6 +399,7 @@ export class Worker {
       )
       .finally(() => {
         this.active.delete(promise);
+        if (held.runOver) this.finishing--;
         if (!held.acknowledging) this.held.get(queue)?.delete(message.id);
         this.wake();
       });
@@ -385,6 +428,13 @@ export class Worker {
       });
     this.acknowledging.add(sent);
     return Promise.resolve();
+  }
+
+  private taskInFlight(held: Held): boolean {
+    const id = held.message.taskId;
+    if (id === undefined) return false;
+    for (const running of this.active.values()) if (running.message.taskId === id) return true;
+    return false;
   }
 
   private groupRunning(held: Held): boolean {

@@ -4,7 +4,8 @@ import type { TaskLogEntry, TaskLogStats, WorkerStats } from '../../src';
 import { CliProject, collect } from '../helpers/cliProject';
 import { until, wait } from '../helpers/wait';
 
-jest.setTimeout(60_000);
+// Worker processes start slowly while the reliability suites load both cores: generous bounds on waits.
+jest.setTimeout(120_000);
 
 describe('taskq run-worker (real CLI, SQLite)', () => {
   let project: CliProject;
@@ -53,7 +54,7 @@ describe('taskq run-worker (real CLI, SQLite)', () => {
     await enqueue('Hello', { name: 'after' });
     const worker = project.spawn(['run-worker', '--log-level=info']);
     const done = collect(worker);
-    await until(async () => (await entry(id)).status === 'running', 15_000, 'the task to start');
+    await until(async () => (await entry(id)).status === 'running', 45_000, 'the task to start');
     worker.kill('SIGTERM');
     const result = await done;
     expect(result.code).toBe(0);
@@ -67,7 +68,7 @@ describe('taskq run-worker (real CLI, SQLite)', () => {
     for (let i = 0; i < 5; i++) others.push(await enqueue('Hello', { name: `n${i}` }));
     const victim = project.spawn(['run-worker', '--queue=standard', '--lease-ms=1000', '--log-level=silent']);
     const victimDone = collect(victim);
-    await until(async () => (await entry(slow)).status === 'running', 15_000, 'the slow task to start');
+    await until(async () => (await entry(slow)).status === 'running', 45_000, 'the slow task to start');
     victim.kill('SIGKILL');
     expect((await victimDone).code).toBeNull();
     expect((await entry(slow)).status).toBe('running');
@@ -109,7 +110,7 @@ describe('taskq run-worker (real CLI, SQLite)', () => {
     const done = collect(worker);
     let stderr = '';
     worker.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    await until(async () => stderr.includes('worker started'), 15_000, 'the worker to start');
+    await until(async () => stderr.includes('worker started'), 45_000, 'the worker to start');
     worker.kill('SIGUSR2');
     await until(async () => stderr.includes('worker paused'), 5_000, 'the pause');
     const id = await enqueue('Hello', { name: 'paused' });
