@@ -11,6 +11,7 @@ import { ConfigError } from './errors';
  */
 export function checkTaskParams(taskName: string, params: unknown): void {
   if (!isPlainObject(params)) throw new ConfigError(`Task "${taskName}" params must be a plain object, got ${describe(params)}`);
+  if (isFlat(params)) return;
   walk(params, 'params', new Set(), (path, what) => {
     throw new ConfigError(`Task "${taskName}" ${path}: ${what}`);
   });
@@ -47,6 +48,22 @@ function walk(value: unknown, path: string, seen: Set<object>, fail: (path: stri
     fail(path, `${describe(object)} cannot be carried as JSON unchanged${hint}`);
   }
   seen.delete(object);
+}
+
+/**
+ * Params whose values are all strings, booleans, null, finite numbers or undefined pass as they
+ * are: the common case, checked without the walk's Set and paths (the sync queue's hot path).
+ */
+function isFlat(params: Record<string, unknown>): boolean {
+  for (const key in params) {
+    if (!Object.hasOwn(params, key)) continue;
+    const value = params[key];
+    const type = typeof value;
+    if (type === 'string' || type === 'boolean' || value === null || value === undefined) continue;
+    if (type === 'number' && Number.isFinite(value)) continue;
+    return false;
+  }
+  return true;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
