@@ -37,7 +37,7 @@ const sqsBroker = z
 const brokerSchema = z.discriminatedUnion('type', [memoryBroker, rdsBroker, sqsBroker]);
 const taskLogSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('memory'), maxEntries: z.number().int().positive().optional() }).strict(),
-  z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), table: z.string().optional() }).strict(),
+  z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), table: z.string().optional(), notify: z.boolean().optional() }).strict(),
 ]);
 
 const configSchema = z

@@ -10,5 +10,5 @@ export const factory: BrokerFactory = {
       table: config.table as string | undefined,
       notify: config.notify as boolean | undefined,
     }),
-  taskLogBroker: (config: BrokerConfig) => new RdsTaskLogBroker({ connection: config.connection as string | undefined, table: config.table as string | undefined }),
+  taskLogBroker: (config: BrokerConfig) => new RdsTaskLogBroker({ connection: config.connection as string | undefined, table: config.table as string | undefined, notify: config.notify as boolean | undefined }),
 };

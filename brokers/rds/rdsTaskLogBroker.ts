@@ -5,8 +5,9 @@ import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from '../..
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { TaskqError } from '../../src/errors';
 import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
-import { TaskStatus } from '../../src/taskStatus';
+import { FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
 import { type RdsConnection, checkTableName } from './connection';
+import { PgNotifications } from './pgNotifications';
 import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createTaskLogTable } from './schema';
@@ -20,6 +21,11 @@ export interface RdsTaskLogBrokerOptions {
   /** `sqlite:PATH` (default `sqlite:./taskq.db`), `postgres://…`, `mysql://…`. */
   connection?: string;
   table?: string;
+  /**
+   * PostgreSQL: NOTIFY on the table's channel when entries end, so `waitForEnd` (dispatcher.run)
+   * wakes at once (default true). Off behind PgBouncer in transaction pooling, where LISTEN does not work.
+   */
+  notify?: boolean;
 }
 
 interface Row {
@@ -75,9 +81,24 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   private readonly claimBatchers = new Map<string, CallBatcher<string, ClaimResult | undefined>>();
   private readonly finishBatchers = new Map<string, CallBatcher<FinishedRun, boolean>>();
 
+  private readonly notify: boolean;
+  private endNotifications?: PgNotifications;
+
   constructor(options: RdsTaskLogBrokerOptions = {}) {
     this.client = new RdsClient(options.connection);
     this.table = checkTableName('table', options.table ?? 'taskq_task_log');
+    this.notify = options.notify ?? true;
+  }
+
+  /** Ends are announced on the table's channel (PostgreSQL only). */
+  private get notifiesEnds(): boolean {
+    return this.notify && this.db.dialect === 'postgres';
+  }
+
+  async watchEnds(onEnded: (ids?: readonly string[]) => void): Promise<(() => Promise<void>) | undefined> {
+    if (!this.notifiesEnds) return undefined;
+    if (!this.endNotifications || this.endNotifications.isClosed) this.endNotifications = new PgNotifications(this.client.connectionString, this.table);
+    return this.endNotifications.subscribe({ onNotification: (payload) => onEnded(endedIds(payload)), onError: () => undefined });
   }
 
   get connectionString(): string {
@@ -278,7 +299,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
 
   /** One statement for the batch; should an id come twice, each its own (the statement would tell both "changed"). */
   private async finishRuns(shape: FinishShape, runs: FinishedRun[]): Promise<boolean[]> {
-    if (new Set(runs.map((r) => r.id)).size === runs.length) return finishEntries(this.db, this.table, shape, runs);
+    if (new Set(runs.map((r) => r.id)).size === runs.length) return finishEntries(this.db, this.table, shape, runs, this.notifiesEnds && FINAL_STATUSES.includes(shape.to));
     const results: boolean[] = [];
     for (const r of runs) results.push(await this.changeOne(r.id, { ...shape, holder: { workerId: r.workerId, attempt: r.attempt }, report: r.report }));
     return results;
@@ -303,7 +324,10 @@ export class RdsTaskLogBroker implements TaskLogBroker {
       where += ' AND worker_id = ? AND attempts = ?';
       bindings.push(change.holder.workerId, change.holder.attempt);
     }
-    return (await this.db.exec.run(`UPDATE ${this.t} SET ${sets.join(', ')} ${where}`, bindings)) === 1;
+    const changed = (await this.db.exec.run(`UPDATE ${this.t} SET ${sets.join(', ')} ${where}`, bindings)) === 1;
+    // Rare paths (a cancel, an archive, a parent settled, a failure recorded): a statement of its own.
+    if (changed && this.notifiesEnds && FINAL_STATUSES.includes(change.to)) await this.db.exec.run('SELECT pg_notify(?, ?)', [this.table, JSON.stringify([id])]);
+    return changed;
   }
 
   async setProgress(id: string, holder: TaskHolder, progress: JsonValue): Promise<void> {
@@ -338,11 +362,22 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   }
 
   describe() {
-    return { type: this.type, connection: this.client.display, table: this.table };
+    return { type: this.type, connection: this.client.display, table: this.table, ...(this.notify ? {} : { notify: false }) };
   }
 
-  close(): Promise<void> {
-    return this.client.close();
+  async close(): Promise<void> {
+    await this.endNotifications?.close();
+    await this.client.close();
+  }
+}
+
+/** The ids an end notification names (a JSON array), or undefined for "look at every one". */
+function endedIds(payload: string): string[] | undefined {
+  try {
+    const ids: unknown = JSON.parse(payload);
+    return Array.isArray(ids) && ids.every((id) => typeof id === 'string') ? ids : undefined;
+  } catch {
+    return undefined;
   }
 }
 

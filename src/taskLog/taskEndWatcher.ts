@@ -42,7 +42,7 @@ const CHUNK = 500;
 export class TaskEndWatcher {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly minPollMs: number;
-  private readonly maxPollMs: number;
+  private maxPollMs: number;
   private pollMs: number;
   private timer: NodeJS.Timeout | undefined;
   private timerDue = Infinity;
@@ -92,15 +92,24 @@ export class TaskEndWatcher {
     });
   }
 
-  /** Something may have ended: look now (or right after the lookup under way). */
-  poke(): void {
+  /**
+   * Something may have ended: look now (or right after the lookup under way). With `ids` (what a
+   * notification named), only when one of them is awaited.
+   */
+  poke(ids?: readonly string[]): void {
     if (this.waiters.size === 0) return;
+    if (ids && !ids.some((id) => this.waiters.has(id))) return;
     this.pollMs = this.minPollMs;
     if (this.looking) {
       this.lookAgain = true;
       return;
     }
     this.schedule(0);
+  }
+
+  /** Ends are announced (LISTEN/NOTIFY): the poll is only a safety net, and may slow to `ms`. */
+  notified(ms: number): void {
+    this.maxPollMs = Math.max(this.maxPollMs, ms);
   }
 
   /** Rejects every wait under way (the log is closing). */

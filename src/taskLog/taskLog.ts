@@ -11,6 +11,9 @@ import { TaskLogFilter } from './taskLogFilter';
 
 export type TaskLogStats = Record<TaskStatus, number> & { total: number };
 
+/** The slowest poll of a wait whose broker announces ends: a safety net for a lost notification. */
+const NOTIFIED_POLL_MS = 2_000;
+
 /**
  * Every task's status and report, on its own broker. It is also what makes at-least-once delivery
  * safe: a worker runs a task only after `claim` moved it to running.
@@ -18,6 +21,8 @@ export type TaskLogStats = Record<TaskStatus, number> & { total: number };
 export class TaskLog {
   /** Made by the first wait for a task's end. */
   private endWatcher: TaskEndWatcher | undefined;
+  /** The broker's end notifications, subscribed with the first wait: resolves with the unsubscribe. */
+  private endSubscription: Promise<(() => Promise<void>) | undefined> | undefined;
 
   constructor(readonly broker: TaskLogBroker) {}
 
@@ -41,10 +46,25 @@ export class TaskLog {
   /**
    * Resolves with the entries of `ids`, in that order, once every one is final (completed,
    * failed, cancelled or archived), whichever process ends them. Tasks ended through this log
-   * object are seen at once; others within the poll (5 ms, doubling to 250 ms while nothing ends).
+   * object are seen at once, and so are all on a broker that announces ends (PostgreSQL's
+   * LISTEN/NOTIFY); others within the poll (5 ms, doubling to 250 ms while nothing ends).
    */
   waitForEnd(ids: readonly string[], options: WaitForEndOptions = {}): Promise<TaskLogEntry[]> {
-    this.endWatcher ??= new TaskEndWatcher(this.broker);
+    if (!this.endWatcher) {
+      const watcher = new TaskEndWatcher(this.broker);
+      this.endWatcher = watcher;
+      this.endSubscription = this.broker.watchEnds?.((ended) => watcher.poke(ended)).then(
+        (unsubscribe) => {
+          if (unsubscribe) {
+            watcher.notified(NOTIFIED_POLL_MS);
+            // An end between the first look and the LISTEN would not be announced: look once more.
+            watcher.poke();
+          }
+          return unsubscribe;
+        },
+        () => undefined,
+      );
+    }
     return this.endWatcher.wait(ids, options);
   }
 
@@ -174,9 +194,11 @@ export class TaskLog {
     if (settled && parent.parentId) await this.settleParent(parent.parentId);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.endWatcher?.close(new TaskqError('The task log was closed while waiting for tasks to end'));
-    return this.broker.close();
+    const unsubscribe = await this.endSubscription;
+    await unsubscribe?.();
+    await this.broker.close();
   }
 
   private async require(id: string): Promise<TaskLogEntry> {

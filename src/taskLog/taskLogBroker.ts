@@ -77,6 +77,13 @@ export interface TaskLogBroker {
   /** Entries per status among those the filter matches; absent statuses may be left out. */
   countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>>;
 
+  /**
+   * Optional: calls `onEnded` when entries reach a final status, in any process (PostgreSQL's
+   * LISTEN/NOTIFY), with their ids, or none when it cannot tell which (look at every one). Resolves
+   * with the unsubscribe, or undefined when this broker cannot notify (waits then poll).
+   */
+  watchEnds?(onEnded: (ids?: readonly string[]) => void): Promise<(() => Promise<void>) | undefined>;
+
   describe(): { type: string; [option: string]: string | number | boolean | undefined };
   close(): Promise<void>;
 }

@@ -30,7 +30,8 @@ function countUpdates(broker: RdsTaskLogBroker): { readonly updates: number } {
   for (const method of ['all', 'run'] as const) {
     const original = exec[method].bind(exec);
     exec[method] = (sql, bindings) => {
-      if (/^\s*(WITH [\s\S]*\)\s*)?UPDATE/i.test(sql)) counter.updates++;
+      // A plain UPDATE, or one inside a WITH (PostgreSQL's run ends, with their NOTIFY).
+      if (/^\s*(WITH [\s\S]*[()]\s*)?UPDATE/i.test(sql)) counter.updates++;
       return original(sql, bindings);
     };
   }
