@@ -1,9 +1,9 @@
 import type { PgBoss } from 'pg-boss-latest' with { 'resolution-mode': 'import' };
 import type { JobPayload, JobRan, Peer, QueueTally, RunningWorker, SqlRunner } from './peer';
+import { PG_BOSS_SCHEMA, tallyPgBossJobs } from './pgBossTally';
 import { CONCURRENCY, type PgBossSettings, QUEUE } from './variants';
 
-/** pg-boss's default schema. */
-const SCHEMA = 'pgboss';
+const SCHEMA = PG_BOSS_SCHEMA;
 
 /**
  * pg-boss 12 (the npm alias pg-boss-latest; it needs Node 22): jobs sent with `send` / `insert`
@@ -64,15 +64,8 @@ export class PgBoss12Peer implements Peer {
     );
   }
 
-  async tally(sql: SqlRunner): Promise<QueueTally> {
-    const rows = await sql.query<{ state: string; n: string }>(`SELECT state, count(*) AS n FROM ${SCHEMA}.job WHERE name = $1 GROUP BY state`, [QUEUE]);
-    let completed = 0;
-    let unfinished = 0;
-    for (const row of rows) {
-      if (row.state === 'completed') completed += Number(row.n);
-      else unfinished += Number(row.n);
-    }
-    return { completed, unfinished };
+  tally(sql: SqlRunner): Promise<QueueTally> {
+    return tallyPgBossJobs(sql);
   }
 
   async connectWorker(): Promise<void> {

@@ -1,9 +1,9 @@
 import PgBoss from 'pg-boss';
 import type { JobPayload, JobRan, Peer, QueueTally, RunningWorker, SqlRunner } from './peer';
+import { PG_BOSS_SCHEMA, tallyPgBossJobs } from './pgBossTally';
 import { CONCURRENCY, type PgBossSettings, QUEUE } from './variants';
 
-/** pg-boss's default schema. */
-const SCHEMA = 'pgboss';
+const SCHEMA = PG_BOSS_SCHEMA;
 
 /**
  * pg-boss 10: jobs sent with `send` / `insert` to a queue made with `createQueue`; a worker
@@ -52,15 +52,8 @@ export class PgBossPeer implements Peer {
     await this.boss.insert(payloads.map((data) => ({ name: QUEUE, data })));
   }
 
-  async tally(sql: SqlRunner): Promise<QueueTally> {
-    const rows = await sql.query<{ state: string; n: string }>(`SELECT state, count(*) AS n FROM ${SCHEMA}.job WHERE name = $1 GROUP BY state`, [QUEUE]);
-    let completed = 0;
-    let unfinished = 0;
-    for (const row of rows) {
-      if (row.state === 'completed') completed += Number(row.n);
-      else unfinished += Number(row.n);
-    }
-    return { completed, unfinished };
+  tally(sql: SqlRunner): Promise<QueueTally> {
+    return tallyPgBossJobs(sql);
   }
 
   async connectWorker(): Promise<void> {
