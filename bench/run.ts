@@ -2,7 +2,8 @@
  * `npm run bench [-- SCENARIO…] [--json] [--scale=X] [--cpu-prof-dir=DIR]`
  * `npm run bench -- --peers[=postgres,mariadb,worker-memory] [--json] [--scale=X] [--cpu-prof-dir=DIR]`
  *
- * Scenarios: memory-sync, memory-async, sqlite-enqueue, sqlite-worker, sqs; groups: memory,
+ * Scenarios: memory-sync, memory-async, sqlite-enqueue, sqlite-worker, sqs, await (dispatcher.run's
+ * latency on SQLite and PostgreSQL); groups: memory,
  * sqlite, all (the default). Prints the machine, then one table of tasks/s and enqueue→start latency.
  * --peers instead runs taskq, graphile-worker and pg-boss side by side on PostgreSQL, then taskq
  * alone on MariaDB; --peers=worker-memory a worker's memory over 1,000,000 tasks (bench/peers/).
@@ -13,6 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import type { BenchResult, ScenarioOptions } from './common';
+import { awaitingScenario } from './awaiting';
 import { memoryAsync, memorySync } from './memory';
 import { sqliteEnqueue, sqliteWorker } from './sqlite';
 import { sqsScenario } from './sqs';
@@ -32,6 +34,7 @@ const SCENARIOS: Record<string, (options: ScenarioOptions & { workerExecArgv: st
   'sqlite-enqueue': sqliteEnqueue,
   'sqlite-worker': sqliteWorker,
   sqs: sqsScenario,
+  await: awaitingScenario,
 };
 
 /** What --peers runs: --peers alone is postgres,mariadb; worker-memory only when named. */

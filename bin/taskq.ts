@@ -6,6 +6,7 @@ import { initializeQueueCommand } from './commands/initializeQueue';
 import { runWorkerCommand } from './commands/runWorker';
 import { taskLogCommand } from './commands/taskLog';
 import { tasksCommand } from './commands/tasks';
+import { schedulesCommand } from './commands/schedules';
 import { exitWhenFlushed, watchStdout } from './output';
 
 // The AWS SDK warns on every SQS client under Node 20 (past its upstream support, as the README
@@ -26,6 +27,7 @@ function buildProgram(): Command {
   taskLogCommand(program);
   enqueueCommand(program);
   tasksCommand(program);
+  schedulesCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

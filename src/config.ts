@@ -13,6 +13,8 @@ import { QueueDispatcher } from './queueDispatcher';
 import { TaskLog } from './taskLog/taskLog';
 import { type TaskClass, isTaskClass } from './task';
 import { assertValidName } from './taskRegistry';
+import { checkScheduleNames, scheduleSchema } from './schedules/schedule';
+import { declareSchedules } from './schedules/declaredSchedules';
 
 const receive = z.number().int().positive();
 const memoryBroker = z.object({ type: z.literal('memory'), sync: z.boolean().optional(), receive: receive.optional() }).strict();
@@ -43,7 +45,17 @@ const taskLogSchema = z.discriminatedUnion('type', [
 const configSchema = z
   .object({
     queues: z
-      .array(z.object({ name: z.string().min(1), weight: z.number().min(0).optional(), broker: brokerSchema }).strict())
+      .array(
+        z
+          .object({
+            name: z.string().min(1),
+            weight: z.number().min(0).optional(),
+            /** At most max starts in any perMs window, across every worker. */
+            rateLimit: z.object({ max: z.number().int().min(1), perMs: z.number().int().min(1).max(86_400_000) }).strict().optional(),
+            broker: brokerSchema,
+          })
+          .strict(),
+      )
       .min(1),
     defaultQueue: z.string().optional(),
     associations: z.record(z.string(), z.string()).optional(),
@@ -59,8 +71,12 @@ const configSchema = z
     /** A folder of task modules loaded by task name; relative to the config file. */
     tasksDir: z.string().min(1).optional(),
     strategy: z.enum(['weighted', 'priority']).optional(),
+    /** Task name -> at most this many running at once, across every worker. */
+    maxConcurrent: z.record(z.string(), z.number().int().min(1)).optional(),
     /** Where `initialize-queue --broker` records switched brokers; relative to the config file. */
     stateFile: z.string().min(1).optional(),
+    /** Recurring tasks, enqueued on their cron ticks by every worker (see Scheduler). */
+    schedules: z.array(scheduleSchema).optional(),
   })
   .strict();
 
@@ -124,6 +140,7 @@ export function parseConfig(value: unknown, source = 'config'): TaskqConfig {
   for (const [task, queue] of Object.entries(config.associations ?? {})) {
     if (!names.has(queue)) throw new ConfigError(`${source}: associations.${task}: unknown queue "${queue}" (queues: ${[...names].join(', ')})`);
   }
+  checkScheduleNames(config.schedules ?? [], [...names], `${source}: schedules`);
   return { ...config, source };
 }
 
@@ -220,7 +237,7 @@ export async function createDispatcher(config: TaskqConfig, options: { logger?: 
       origins.set(found, `tasks: ${entry}`);
     }
   }
-  const queues = checked.queues.map((q, i) => new Queue(q.name, createQueueBroker(brokerConfigOf(q.broker, baseDir), `${source}: queues[${i}].broker`), q.weight ?? 1));
+  const queues = checked.queues.map((q, i) => new Queue(q.name, createQueueBroker(brokerConfigOf(q.broker, baseDir), `${source}: queues[${i}].broker`), { weight: q.weight ?? 1, rateLimit: q.rateLimit }));
   const taskLog = new TaskLog(createTaskLogBroker(brokerConfigOf(checked.taskLog ?? { type: 'rds' }, baseDir), `${source}: taskLog`));
   const dispatcher = new QueueDispatcher({
     queues,
@@ -230,8 +247,10 @@ export async function createDispatcher(config: TaskqConfig, options: { logger?: 
     tasks: loadTasks ? tasks : undefined,
     tasksDir: loadTasks && checked.tasksDir !== undefined ? resolve(baseDir, checked.tasksDir) : undefined,
     strategy: checked.strategy,
+    maxConcurrent: loadTasks ? checked.maxConcurrent : undefined,
     logger: options.logger,
   });
   for (const [entry, origin] of origins) dispatcher.registry.setOrigin(entry, origin);
+  if (checked.schedules) declareSchedules(dispatcher, checked.schedules, source);
   return dispatcher;
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { ConfigError } from './errors';
 import type { JsonValue } from './json';
+import { MAX_PREREQUISITES, PREREQUISITE_FAILURE_ACTIONS, type PrerequisiteFailureAction } from './prerequisites';
 import { type AbstractTask, type Backoff, type TaskClass, isBackoff, taskNameOf } from './task';
 
 export interface EnqueueOptions {
@@ -32,6 +33,28 @@ export interface EnqueueOptions {
   transaction?: EnqueueTransaction;
   /** @internal the result handed to the task as ctx.previousResult. */
   previousResult?: JsonValue;
+  /**
+   * Unique tasks: while a task enqueued with this key is pending (enqueued, not yet taken by a
+   * worker), another enqueue with it makes no new task: it returns that one (the task object
+   * given gets its id; `dispatcher.enqueueUnique` also says which happened). One task at a time.
+   */
+  uniqueKey?: string;
+  /** With uniqueKey: a pending task of the key gets this task's params and run time (delay, runAt) instead. */
+  replace?: boolean;
+  /**
+   * Prerequisites: the ids of tasks (already enqueued) that must end before this one starts. It
+   * waits, enqueued, until they completed; their results are its ctx.previousResult (the one
+   * result, or an array in this order). See onPrerequisiteFailure for when one does not complete.
+   */
+  after?: readonly string[];
+  /**
+   * When a prerequisite fails, is cancelled, or is archived unfinished: 'cancel' this task
+   * (default) or 'fail' it, each with a report naming the prerequisite, or 'run' it anyway once
+   * every prerequisite has ended.
+   */
+  onPrerequisiteFailure?: PrerequisiteFailureAction;
+  /** @internal run only when a prerequisite did not complete (a batch's onFailure task). */
+  onlyOnPrerequisiteFailure?: true;
 }
 
 /** A knex transaction, or a client with `pg`'s query(text, values) (a PoolClient inside BEGIN). */
@@ -102,10 +125,18 @@ const OPTION_CHECKS: { readonly [K in keyof Required<EnqueueOptions>]: Check } =
       ? null
       : 'must be a knex transaction or a pg client (with a query method)',
   previousResult: () => null,
+  uniqueKey: (value) => (typeof value === 'string' && value !== '' && !text(value) ? null : `must be a non-empty string of at most ${MAX_TEXT_CHARS} characters`),
+  replace: (value) => (typeof value === 'boolean' ? null : 'must be true or false'),
+  after: (value) =>
+    Array.isArray(value) && value.length >= 1 && value.length <= MAX_PREREQUISITES && value.every((id) => typeof id === 'string' && id !== '' && id.length <= MAX_ID_CHARS) && new Set(value).size === value.length
+      ? null
+      : `must be an array of 1 to ${MAX_PREREQUISITES} distinct task ids (strings of 1 to ${MAX_ID_CHARS} characters)`,
+  onPrerequisiteFailure: (value) => ((PREREQUISITE_FAILURE_ACTIONS as readonly unknown[]).includes(value) ? null : `must be ${PREREQUISITE_FAILURE_ACTIONS.map((action) => JSON.stringify(action)).join(', ')}`),
+  onlyOnPrerequisiteFailure: (value) => (value === true ? null : 'must be true when given'),
 };
 
 /** Internal options, accepted but not listed to users. */
-const INTERNAL_OPTIONS = new Set(['previousResult']);
+const INTERNAL_OPTIONS = new Set(['previousResult', 'onlyOnPrerequisiteFailure']);
 const KNOWN_OPTIONS = Object.keys(OPTION_CHECKS).filter((key) => !INTERNAL_OPTIONS.has(key));
 
 /** For a task class's static maxStalls (its maxAttempts, backoff and timeout are checked as the options). */
@@ -137,6 +168,15 @@ export function checkEnqueueOptions(options: unknown, queues?: ReadonlyMap<strin
   }
   if (checked.delay !== undefined && Date.now() + checked.delay > MAX_DATE_MS) {
     throw new ConfigError(`enqueue option delay is too large: ${describe(checked.delay)} ms from now is past the latest time a Date can hold`);
+  }
+  if (checked.onPrerequisiteFailure !== undefined && checked.after === undefined) {
+    throw new ConfigError('enqueue option onPrerequisiteFailure goes with after (the prerequisites)');
+  }
+  if (checked.replace !== undefined && checked.uniqueKey === undefined) {
+    throw new ConfigError('enqueue option replace goes with uniqueKey: it replaces the pending task of that key');
+  }
+  if (checked.uniqueKey !== undefined && checked.transaction !== undefined) {
+    throw new ConfigError('enqueue options uniqueKey and transaction cannot be used together: the key is checked and held outside your transaction');
   }
   if (checked.queue !== undefined && queues && !queues.has(checked.queue)) {
     throw new ConfigError(`enqueue option queue names unknown queue ${JSON.stringify(checked.queue)} (queues: ${[...queues.keys()].join(', ')})`);

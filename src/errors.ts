@@ -120,3 +120,13 @@ export class TaskParamsError extends ConfigError {
 
 /** A tasks module (of the config, or of the task folder) that could not be loaded (a syntax error, a missing dependency). */
 export class TaskModuleError extends ConfigError {}
+
+/**
+ * Tasks enqueued with an id the task log already has (an explicit `new MyTask(params, { id })`
+ * given twice): nothing of the enqueue was written. `taskIds` are the ids found already taken.
+ */
+export class DuplicateTaskIdError extends TaskqError {
+  constructor(readonly taskIds: readonly string[]) {
+    super(`Task id ${taskIds.map((id) => JSON.stringify(id)).join(', ')} ${taskIds.length === 1 ? 'is' : 'are'} already in the task log: a task id can be enqueued once (nothing was written; for "at most one pending task per key", use the enqueue option uniqueKey)`);
+  }
+}

@@ -61,6 +61,14 @@ export interface QueueBroker {
   pushWithLogEntries?(queue: string, messages: readonly OutgoingMessage[], taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean>;
 
   /**
+   * Optional: a unique task's enqueue (see UniquePush) as one transaction with its log entry,
+   * when `taskLog` keeps its entries in this broker's database: the key is checked, and the entry
+   * and the message written, or the pending task's entry and message replaced, or nothing written
+   * when the key is held. Undefined, having written nothing, when it cannot (another database).
+   */
+  pushUnique?(queue: string, push: UniquePush, taskLog: TaskLogBroker): Promise<UniquePushResult | undefined>;
+
+  /**
    * Optional: writes the messages inside the caller's open transaction (EnqueueOptions
    * `transaction`: a knex transaction or a pg client; the broker checks what it was given), and
    * the task-log entries too when `taskLog` is on the same database. Returns whether it wrote
@@ -160,3 +168,20 @@ export interface BrokerDescription {
   type: string;
   [option: string]: string | number | boolean | undefined;
 }
+
+/** One unique task's enqueue, for QueueBroker.pushUnique. */
+export interface UniquePush {
+  uniqueKey: string;
+  /** Replace the pending task's params and run time instead of leaving it as it is. */
+  replace: boolean;
+  /** The new task's entry (its parameters are also what a replace writes). */
+  entry: NewTaskLogEntry;
+  /** Not delivered before this time (epoch ms); a replace sets it anew. */
+  runAt?: number;
+  groupId?: string;
+  /** The message body for the task `id` at `revision` (the new task's, or the pending one's). */
+  body(id: string, revision: number): string;
+}
+
+/** What a unique enqueue did: a new task, or the pending one left as it is or replaced. */
+export type UniquePushResult = { outcome: 'added' } | { outcome: 'existing'; id: string } | { outcome: 'replaced'; id: string; revision: number };

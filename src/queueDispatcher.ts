@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { type CallbackDefinition, CallbackTask } from './callbackTask';
 import { type EnqueueOptions, type TaskSettings, checkEnqueueOptions, checkGroupId, taskSettings } from './enqueueOptions';
-import { ConfigError, TaskNotFoundError, TaskRerunError, TaskqError } from './errors';
+import { ConfigError, DuplicateTaskIdError, TaskNotFoundError, TaskRerunError, TaskqError } from './errors';
 import type { JsonValue } from './json';
 import { type Logger, createLogger } from './logger';
 import type { Queue } from './queue';
@@ -12,15 +12,20 @@ import { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy'
 import { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
 import type { TaskLog } from './taskLog/taskLog';
 import type { TaskLogEntry } from './taskLog/taskLogEntry';
+import { TaskLogFilter } from './taskLog/taskLogFilter';
 import { type TaskMessage, encodeTaskMessage } from './taskMessage';
-import { type RunOptions, awaitEnd, checkRunOptions, outcomeOf } from './taskOutcome';
+import { type RunOptions, type TaskOutcome, awaitEnd, checkRunOptions, outcomeOf } from './taskOutcome';
+import { type Batch, type BatchOptions, type BatchProgress, batchProgress, enqueueBatch } from './taskBatch';
+import { type ChainOptions, type RunChainOptions, enqueueChain, runChain } from './taskChain';
 import { TaskFolder } from './taskFolder';
+import { type ClaimLimits, checkMaxConcurrent } from './taskLimits';
 import { TaskRegistry } from './taskRegistry';
 import { validateParams } from './paramsSchema';
 import { checkTaskParams } from './taskParams';
 import { type DeliveryOutcome, type PreparedDelivery, TaskRunner, entryOf } from './taskRunner';
+import { type UniqueEnqueueResult, type UniqueOutcome, publishUnique } from './uniqueTasks';
 import type { AbstractTask, TaskClass } from './task';
-import { TaskStatus } from './taskStatus';
+import { FINAL_STATUSES, TaskStatus } from './taskStatus';
 
 export interface QueueDispatcherOptions {
   queues: Queue[];
@@ -36,12 +41,18 @@ export interface QueueDispatcherOptions {
    * reindex_records.js): see TaskFolder. Tasks in it are registered too.
    */
   tasksDir?: string;
+  /**
+   * Task (or callback) name -> at most this many of it running at once, across every worker
+   * sharing the task log; wins over the task class's static maxConcurrent.
+   */
+  maxConcurrent?: Record<string, number>;
   /** How a worker that consumes every queue orders them: 'weighted' (default) or 'priority'. */
   strategy?: 'weighted' | 'priority' | QueueSelectionStrategy;
   logger?: Logger;
 }
 
 export type { EnqueueOptions } from './enqueueOptions';
+export type { UniqueEnqueueResult, UniqueOutcome } from './uniqueTasks';
 
 export interface RerunOptions {
   /**
@@ -76,6 +87,9 @@ function isoString(date: Date): string {
 
 const SYNC_LEASE_MS = 5_000;
 
+/** Task ids looked up at once when checking that none is taken (an IN list). */
+const ID_LOOKUP_CHUNK = 500;
+
 const SYNC_HANDLE = { acknowledge: async () => undefined, release: async () => undefined };
 
 /**
@@ -91,6 +105,9 @@ export class QueueDispatcher {
   private readonly defaultQueueName: string;
   private readonly associations: Record<string, string>;
   private readonly listeners = new Set<EnqueueListener>();
+  private readonly maxConcurrent: Readonly<Record<string, number>>;
+  /** What the last unique enqueue of a task object did, for enqueueUnique. */
+  private readonly uniqueOutcomes = new WeakMap<AbstractTask<object>, UniqueOutcome>();
   private syncRunner?: TaskRunner;
   private closed = false;
 
@@ -115,6 +132,13 @@ export class QueueDispatcher {
       // A typo in an association would route that task to the default queue without a word.
       for (const task of Object.keys(this.associations)) {
         if (!this.registry.knows(task) && !this.registry.taskFolder?.fileFor(task)) throw new ConfigError(`associations.${task}: no registered task or callback is named "${task}" (registered: ${this.registry.names().join(', ') || 'none'})`);
+      }
+    }
+    this.maxConcurrent = { ...(options.maxConcurrent ?? {}) };
+    for (const [task, max] of Object.entries(this.maxConcurrent)) {
+      checkMaxConcurrent(max, `maxConcurrent.${task}`);
+      if ((options.tasks !== undefined || options.tasksDir !== undefined) && !this.registry.knows(task) && !this.registry.taskFolder?.fileFor(task)) {
+        throw new ConfigError(`maxConcurrent.${task}: no registered task or callback is named "${task}" (registered: ${this.registry.names().join(', ') || 'none'})`);
       }
     }
     this.logger = options.logger ?? createLogger();
@@ -187,6 +211,37 @@ export class QueueDispatcher {
   }
 
   /**
+   * Enqueues tasks that run one after the other, each receiving the previous one's result as
+   * ctx.previousResult; a step that fails or is cancelled stops the chain (the later steps end
+   * cancelled, saying why). Resolves with the tasks once all are enqueued. See enqueueChain.
+   */
+  chain<T extends AbstractTask<object>>(tasks: readonly T[], options?: ChainOptions): Promise<T[]> {
+    return enqueueChain(this, tasks, options);
+  }
+
+  /** A chain, awaited as `run` awaits a task: the last step's result, or the stopping step's TaskRunError. */
+  runChain<R = unknown>(tasks: readonly AbstractTask<object>[], options?: RunChainOptions): Promise<R> {
+    return runChain<R>(this, tasks, options);
+  }
+
+  /**
+   * Enqueues tasks as one batch (one write per queue) under a parent entry in the task log; with
+   * `wait`, resolves once all have ended with their outcomes in order (a failed task is an
+   * outcome, not a rejection); onComplete / onFailure run once when the batch has ended. See
+   * enqueueBatch in taskBatch.ts.
+   */
+  enqueueBatch<T extends AbstractTask<object>>(tasks: readonly T[], options: BatchOptions & { wait: true }): Promise<Batch<T> & { outcomes: TaskOutcome[] }>;
+  enqueueBatch<T extends AbstractTask<object>>(tasks: readonly T[], options?: BatchOptions): Promise<Batch<T>>;
+  enqueueBatch<T extends AbstractTask<object>>(tasks: readonly T[], options?: BatchOptions): Promise<Batch<T>> {
+    return enqueueBatch(this, tasks, options);
+  }
+
+  /** How far a batch has got (n of m done); null when the id is not a batch's. */
+  batchProgress(batchId: string): Promise<BatchProgress | null> {
+    return batchProgress(this, batchId);
+  }
+
+  /**
    * Publishes a registered task by its name, for callers that do not import its class (the CLI,
    * the HTTP API): a class with an object of params (checked against its `static params` schema),
    * or a callback (`shout`) with its argument. Resolves with the task, as enqueue does.
@@ -204,6 +259,8 @@ export class QueueDispatcher {
     if (this.closed) throw new TaskqError('The dispatcher is closed');
     // Every option, and every task's class defaults, are checked before anything is written.
     checkEnqueueOptions(options, this.queues);
+    if (options.uniqueKey !== undefined && tasks.length !== 1) throw new ConfigError(`enqueue option uniqueKey is for one task at a time (a key names one pending task), got ${tasks.length} tasks`);
+    if (options.after) await this.checkPrerequisites(tasks, options);
     // Whole ms: SQL brokers keep the run-at time in an integer column.
     const runAt = options.runAt ? options.runAt.getTime() : options.delay ? Date.now() + Math.ceil(options.delay) : undefined;
     if (tasks.length === 1) {
@@ -226,6 +283,29 @@ export class QueueDispatcher {
     return tasks as T[];
   }
 
+  /**
+   * The prerequisites named by `after` must be in the log (a typo would hold the tasks forever,
+   * or cancel them at once), must not be the task itself, and must have ended already for a task
+   * whose queue runs it at enqueue. Not checked inside the caller's transaction, whose
+   * uncommitted tasks the log cannot see.
+   */
+  private async checkPrerequisites(tasks: readonly AbstractTask<object>[], options: EnqueueOptions): Promise<void> {
+    const after = options.after ?? [];
+    const own = tasks.find((task) => after.includes(task.id));
+    if (own) throw new ConfigError(`enqueue option after names the task itself (${own.id}): it would wait for its own end`);
+    if (options.transaction) return;
+    const found = await this.taskLog.search(new TaskLogFilter().in('id', after));
+    const missing = after.filter((id) => !found.some((entry) => entry.id === id));
+    if (missing.length) throw new ConfigError(`enqueue option after names ${missing.length === 1 ? 'a task' : 'tasks'} not in the task log: ${missing.join(', ')}`);
+    const open = found.filter((entry) => !FINAL_STATUSES.includes(entry.status));
+    const sync = open.length ? tasks.map((task) => this.queueFor(task, options.queue)).find((queue) => queue.isSync()) : undefined;
+    if (sync) {
+      throw new ConfigError(
+        `enqueue option after: queue ${sync.name} runs its tasks at enqueue, so their prerequisites must have ended, and ${open.map((entry) => `${entry.id} is ${entry.status}`).join(', ')}`,
+      );
+    }
+  }
+
   /** Checks the task is registered, applies the options, and picks its queue. */
   private prepare(task: AbstractTask<object>, options: EnqueueOptions): Queue {
     if (!this.registry.has(task.name)) {
@@ -243,6 +323,63 @@ export class QueueDispatcher {
   }
 
   /**
+   * Enqueues a task with a uniqueKey (required in `options`) and says what happened: `created`, or
+   * the pending task of the key found (`existing`) or given this task's params and run time
+   * (`replaced`, with `replace: true`). Either way `task.id` is then the id of the task that holds
+   * the key, so `dispatcher.run`-style waits and task-log lookups follow it. `enqueue` with the
+   * same options does the same and returns the task alone.
+   */
+  async enqueueUnique<T extends AbstractTask<object>>(task: T, options: EnqueueOptions & { uniqueKey: string }): Promise<UniqueEnqueueResult<T>> {
+    if (typeof options !== 'object' || options === null || options.uniqueKey === undefined) throw new ConfigError('enqueueUnique needs the enqueue option uniqueKey');
+    await this.enqueueMany([task], options);
+    return { task, outcome: this.uniqueOutcomes.get(task) ?? 'created' };
+  }
+
+  /** A task enqueued with a uniqueKey: see publishUnique in uniqueTasks.ts. */
+  private async publishUnique(queue: Queue, { task, message }: Prepared, runAt: number | undefined, uniqueKey: string, options: EnqueueOptions): Promise<void> {
+    const outcome = await publishUnique({
+      queue,
+      taskLog: this.taskLog,
+      task,
+      message,
+      entry: entryOf(task, message, queue, TaskStatus.Enqueued),
+      uniqueKey,
+      replace: options.replace === true,
+      runAt,
+      groupId: options.groupId ?? groupIdOf(task),
+      runNow: (revised) => this.runNow(queue, task.id, '', { message: revised, task }),
+    });
+    this.uniqueOutcomes.set(task, outcome);
+    task.markEnqueued();
+    if (outcome !== 'existing' && !queue.isSync()) for (const listener of this.listeners) listener(queue.name);
+  }
+
+  /**
+   * Where the message goes before the log entry (the log is not the queue's database), a task id
+   * given twice would be a second message for the first task, run or dropped as a redelivery:
+   * refused instead, before anything is written (DuplicateTaskIdError). Best effort: a log that
+   * cannot answer does not stop the enqueue (the message goes first so that it need not), and two
+   * enqueues of one id at the same instant may both pass.
+   */
+  private async refuseTakenIds(entries: readonly { id: string }[]): Promise<void> {
+    const taken: string[] = [];
+    try {
+      if (entries.length === 1) {
+        if (await this.taskLog.get(entries[0].id)) taken.push(entries[0].id);
+      } else {
+        for (let i = 0; i < entries.length; i += ID_LOOKUP_CHUNK) {
+          const ids = entries.slice(i, i + ID_LOOKUP_CHUNK).map((e) => e.id);
+          for (const entry of await this.taskLog.search(new TaskLogFilter().in('id', ids).limit(ids.length))) taken.push(entry.id);
+        }
+      }
+    } catch (error) {
+      this.logger.warn(`could not check the task log for task ids given twice (enqueueing anyway): ${(error as Error).message}`, {});
+      return;
+    }
+    if (taken.length > 0) throw new DuplicateTaskIdError(taken);
+  }
+
+  /**
    * Records the tasks in the log and pushes their messages, or runs them now on a sync queue.
    * Where the queue and the log share a database, both writes are one transaction. Elsewhere the
    * message goes first: a crash before the log write leaves a message whose worker records the
@@ -250,6 +387,7 @@ export class QueueDispatcher {
    */
   private async publish(queue: Queue, items: readonly Prepared[], runAt: number | undefined, options: EnqueueOptions): Promise<void> {
     const { groupId, transaction } = options;
+    if (options.uniqueKey !== undefined) return this.publishUnique(queue, items[0], runAt, options.uniqueKey, options);
     const entries = items.map(({ task, message }) => entryOf(task, message, queue, TaskStatus.Enqueued));
     if (queue.isSync()) {
       await this.taskLog.add(entries);
@@ -269,6 +407,7 @@ export class QueueDispatcher {
     }
     const atomic = (await queue.broker.pushWithLogEntries?.(queue.name, messages, this.taskLog.broker, entries)) ?? false;
     if (!atomic) {
+      await this.refuseTakenIds(entries);
       await queue.broker.pushMany(queue.name, messages);
       try {
         // A worker may have taken a message already and recorded its entry: leave that one be.
@@ -454,6 +593,11 @@ export class QueueDispatcher {
     };
     if (settings.backoff !== undefined) message.backoff = settings.backoff;
     if (options.previousResult !== undefined) message.previousResult = options.previousResult;
+    if (options.after) {
+      message.after = [...options.after];
+      if (options.onPrerequisiteFailure) message.onPrerequisiteFailure = options.onPrerequisiteFailure;
+      if (options.onlyOnPrerequisiteFailure) message.onlyOnPrerequisiteFailure = true;
+    }
     return message;
   }
 
@@ -486,6 +630,21 @@ export class QueueDispatcher {
     }
   }
 
+  /**
+   * @internal the limits a claim of `task` from `queue` keeps: the queue's rateLimit, and the
+   * task's maxConcurrent (this dispatcher's, else its class's). Undefined when none applies.
+   */
+  claimLimitsFor(queue: Queue, task: AbstractTask<object>): ClaimLimits | undefined {
+    let max: number | undefined;
+    for (const key of task.associationKeys()) max ??= this.maxConcurrent[key];
+    max ??= (task.constructor as TaskClass).maxConcurrent;
+    if (max === undefined && !queue.rateLimit) return undefined;
+    const limits: ClaimLimits = {};
+    if (queue.rateLimit) limits.rate = { key: queue.name, ...queue.rateLimit };
+    if (max !== undefined) limits.concurrency = { taskName: task.logName, max: checkMaxConcurrent(max, `task "${task.logName}": static maxConcurrent`) };
+    return limits;
+  }
+
   /** @internal a runner bound to this dispatcher's registry, log and enqueue. */
   createRunner(workerId: string, leaseMs: number, logger: Logger = this.logger, unknownTaskGraceMs = 0): TaskRunner {
     return new TaskRunner({
@@ -495,6 +654,7 @@ export class QueueDispatcher {
       workerId,
       leaseMs,
       unknownTaskGraceMs,
+      claimLimits: (queue, task) => this.claimLimitsFor(queue, task),
       enqueueChild: (parent, child, label) => {
         child.parentId = parent.id;
         if (child.owner === null) child.owner = parent.owner;

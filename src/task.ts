@@ -57,6 +57,11 @@ export abstract class AbstractTask<P extends object = Record<string, JsonValue>>
   /** Milliseconds a run may take before it fails with a timeout; none by default. */
   static timeout?: number;
   /**
+   * At most this many of this task run at once across every worker sharing the task log (an
+   * export that loads the database); the others wait. The dispatcher's maxConcurrent wins.
+   */
+  static maxConcurrent?: number;
+  /**
    * Optional: a schema of the params (zod 4, or any Standard Schema v1), checked at every enqueue
    * before anything is written; a refusal is a TaskParamsError naming each field.
    */
@@ -136,6 +141,7 @@ export interface TaskClass {
   readonly maxStalls?: number;
   readonly backoff?: Backoff;
   readonly timeout?: number;
+  readonly maxConcurrent?: number;
   readonly params?: ParamsSchema;
 }
 

@@ -1,5 +1,6 @@
 import { MalformedMessageError } from './errors';
 import { type JsonValue, isJsonObject } from './json';
+import { MAX_PREREQUISITES, PREREQUISITE_FAILURE_ACTIONS, type PrerequisiteFailureAction } from './prerequisites';
 import { type Backoff, isBackoff } from './task';
 
 /** The JSON document a broker carries for one task. */
@@ -18,6 +19,17 @@ export interface TaskMessage {
   backoff?: Backoff;
   /** Result handed to the next task of a chain as ctx.previousResult. */
   previousResult?: JsonValue;
+  /**
+   * A unique task's revision (enqueue option uniqueKey): 0, one more at each replace. A worker
+   * skips a message whose revision is older than its task-log entry's (a replaced message).
+   */
+  revision?: number;
+  /** Ids of the tasks that must end before this one runs (enqueue option `after`). */
+  after?: string[];
+  /** What a prerequisite that did not complete does to this task; 'cancel' when absent. */
+  onPrerequisiteFailure?: PrerequisiteFailureAction;
+  /** Runs only if a prerequisite did not complete, else is cancelled (a batch's onFailure task). */
+  onlyOnPrerequisiteFailure?: true;
 }
 
 export function encodeTaskMessage(message: TaskMessage): string {
@@ -37,7 +49,7 @@ export function decodeTaskMessage(body: string): TaskMessage {
   const fail = (field: string, expected: string): never => {
     throw new MalformedMessageError(`Message field "${field}" must be ${expected}`);
   };
-  if (typeof value.id !== 'string' || value.id === '' || value.id.length > 64) fail('id', 'a non-empty string of at most 64 characters');
+  if (!isTaskId(value.id)) fail('id', 'a non-empty string of at most 64 characters');
   if (typeof value.name !== 'string' || value.name === '') fail('name', 'a non-empty string');
   if (typeof value.label !== 'string') fail('label', 'a string');
   if (value.owner !== null && typeof value.owner !== 'string') fail('owner', 'a string or null');
@@ -47,7 +59,19 @@ export function decodeTaskMessage(body: string): TaskMessage {
   if (value.timeout !== null && !(typeof value.timeout === 'number' && value.timeout > 0)) fail('timeout', 'a positive number or null');
   if (!('params' in value)) fail('params', 'present');
   if (value.backoff !== undefined && !isBackoff(value.backoff)) fail('backoff', 'a delay in ms or { type, delay, maxDelay? }');
+  if (value.revision !== undefined && !(Number.isInteger(value.revision) && (value.revision as number) >= 0)) fail('revision', 'an integer >= 0');
+  if (value.after !== undefined && !(Array.isArray(value.after) && value.after.length >= 1 && value.after.length <= MAX_PREREQUISITES && value.after.every(isTaskId))) {
+    fail('after', `an array of 1 to ${MAX_PREREQUISITES} task ids`);
+  }
+  if (value.onPrerequisiteFailure !== undefined && !(PREREQUISITE_FAILURE_ACTIONS as readonly unknown[]).includes(value.onPrerequisiteFailure)) {
+    fail('onPrerequisiteFailure', PREREQUISITE_FAILURE_ACTIONS.map((action) => JSON.stringify(action)).join(' or '));
+  }
+  if (value.onlyOnPrerequisiteFailure !== undefined && value.onlyOnPrerequisiteFailure !== true) fail('onlyOnPrerequisiteFailure', 'true when present');
   return value as unknown as TaskMessage;
+}
+
+function isTaskId(value: unknown): boolean {
+  return typeof value === 'string' && value !== '' && value.length <= 64;
 }
 
 /** The task id of a body that may not decode, to keep an undecodable message's log entry findable. */

@@ -1,4 +1,7 @@
-import { LeaseLostError, TaskCancelledError, TaskFaultError, TaskTimeoutError, UnknownTaskError } from './errors';
+import { randomUUID } from 'node:crypto';
+import { LeaseLostError, TaskCancelledError, TaskFaultError, TaskTimeoutError, TaskqError, UnknownTaskError } from './errors';
+import { decidePrerequisites } from './prerequisites';
+import type { ClaimLimits } from './taskLimits';
 import type { JsonValue } from './json';
 import type { Logger } from './logger';
 import type { Queue } from './queue';
@@ -12,7 +15,7 @@ import type { TaskRegistry } from './taskRegistry';
 import { RunContext, type RunContextDeps } from './runContext';
 import { RunState, tracingRuns } from './runTracing';
 import { type AbstractTask, type TaskClass, type TaskResult, backoffDelay } from './task';
-import { TaskStatus } from './taskStatus';
+import { PENDING_STATUSES, TaskStatus } from './taskStatus';
 import { TaskLeaseKeeper } from './taskLeaseKeeper';
 
 /** What the runner does with the message once it is done with it. */
@@ -59,6 +62,8 @@ export interface TaskRunnerOptions {
    * (during a rolling deploy, an older worker meets a newer task) before it fails. 0: at once.
    */
   unknownTaskGraceMs?: number;
+  /** The limits a claim of this task from this queue keeps (rate, maxConcurrent), if any. */
+  claimLimits?(queue: Queue, task: AbstractTask<object>): ClaimLimits | undefined;
   /** Enqueues a child of a running task (the dispatcher's enqueue). */
   enqueueChild(parent: AbstractTask<object>, child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>>;
 }
@@ -95,11 +100,15 @@ export class TaskRunner {
     };
   }
 
-  process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
+  async process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
     // The sync queue runs the very task object its enqueue was given: nothing to decode, and
     // nothing else delivers it, so no guard against a second delivery either.
-    if (prepared) return this.claimAndRun(queue, prepared.task, prepared.message, handle);
-    return this.deliver(queue, message, handle);
+    if (!prepared) return this.deliver(queue, message, handle);
+    if (prepared.message.after) {
+      const held = await this.holdForPrerequisites(queue, prepared.task, prepared.message, message, handle);
+      if (held) return held;
+    }
+    return this.claimAndRun(queue, prepared.task, prepared.message, handle);
   }
 
   private async deliver(queue: Queue, message: ReceivedMessage, handle: MessageHandle): Promise<DeliveryOutcome> {
@@ -119,6 +128,15 @@ export class TaskRunner {
     } catch (error) {
       if (error instanceof UnknownTaskError) return this.unknownTask(queue, message, decoded, handle, error);
       return this.rejectMessage(queue, handle, decoded.id, decoded.name, Report.error(`Task could not be created: ${(error as Error).message}`, { rawPayload: message.body, queue: queue.name }));
+    }
+    if (decoded.after) {
+      const held = await this.holdForPrerequisites(queue, task, decoded, message, handle);
+      if (held) return held;
+    }
+    if (decoded.revision !== undefined && !(await this.options.taskLog.takeUnique(task.id, decoded.revision))) {
+      // A unique task replaced since this message was sent: a newer message carries its params.
+      await handle.acknowledge();
+      return 'not-runnable';
     }
     if (this.busy.has(task.id)) {
       // A second message for a task this runner already runs (a duplicate, or its own message
@@ -140,12 +158,23 @@ export class TaskRunner {
     // Where enqueue writes the message before the log entry (the queue and the log are not one
     // database), a worker often gets the message first: then it writes the entry, claimed.
     const ifMissing = queue.isSync() || queue.broker.pushWithLogEntries ? undefined : entryOf(task, decoded, queue, TaskStatus.Enqueued);
-    let claim = await taskLog.claim(task.id, workerId, leaseMs, ifMissing);
+    const limits = this.options.claimLimits?.(queue, task);
+    let claim = await taskLog.claim(task.id, workerId, leaseMs, ifMissing, limits);
     if (claim.outcome === 'missing') {
       // No log entry (its enqueue crashed between its two writes, or the log was reset): record
       // it now rather than drop the task.
       await taskLog.addIfMissing([entryOf(task, decoded, queue, TaskStatus.Enqueued)]);
-      claim = await taskLog.claim(task.id, workerId, leaseMs);
+      claim = await taskLog.claim(task.id, workerId, leaseMs, undefined, limits);
+    }
+    // The sync queue runs the task inside its enqueue: over a limit, that call waits.
+    while (claim.outcome === 'limited' && queue.isSync()) {
+      await new Promise((resolve) => setTimeout(resolve, claim.outcome === 'limited' ? claim.retryAfterMs : 0));
+      claim = await taskLog.claim(task.id, workerId, leaseMs, undefined, limits);
+    }
+    if (claim.outcome === 'limited') {
+      // Over its queue's rate or its maxConcurrent: it waits, it does not fail.
+      await handle.release(claim.retryAfterMs);
+      return 'deferred';
     }
     if (claim.outcome === 'busy') {
       // Another worker runs it right now; look again once its lease would have run out.
@@ -159,6 +188,65 @@ export class TaskRunner {
     const maxStalls = (task.constructor as TaskClass).maxStalls ?? 1;
     if (claim.stalls > maxStalls) return this.giveUp(queue, task, claim.attempt, claim.stalls, maxStalls, handle);
     return this.run(queue, task, decoded, claim.attempt, claim.stalls, requestedAt, handle);
+  }
+
+  /**
+   * A task with prerequisites (enqueue option `after`) runs only once they ended as it needs.
+   * Until then its message goes back, to be looked at again soon (see nextLookMs); a task that
+   * must not run ends cancelled or failed, unrun, with a report naming the prerequisite. Returns
+   * undefined when the task may run now (with its prerequisites' results as previousResult).
+   */
+  private async holdForPrerequisites(queue: Queue, task: AbstractTask<object>, message: TaskMessage, received: ReceivedMessage, handle: MessageHandle): Promise<DeliveryOutcome | undefined> {
+    const { taskLog, logger } = this.options;
+    const prerequisites = { ids: message.after ?? [], onFailure: message.onPrerequisiteFailure ?? 'cancel', onlyOnFailure: message.onlyOnPrerequisiteFailure } as const;
+    const decision = await decidePrerequisites(taskLog, prerequisites, Date.now() - Date.parse(message.createdAt));
+    if (decision.kind === 'run') {
+      if (message.previousResult === undefined && decision.previousResult !== undefined) message.previousResult = decision.previousResult;
+      return undefined;
+    }
+    if (decision.kind === 'wait') {
+      if (queue.isSync()) {
+        // Checked at enqueue; a prerequisite moved back meanwhile (a rerun) cannot be waited for here.
+        throw new TaskqError(`${task.logName} ${task.id} cannot run on sync queue ${queue.name}: its prerequisites ${decision.waitingFor.join(', ')} have not ended`);
+      }
+      await this.lookAgainLater(queue, task, received, handle, decision.retryMs);
+      return 'deferred';
+    }
+    const change = { from: PENDING_STATUSES, to: decision.status, finished: true, report: JSON.stringify(decision.report) };
+    let ended = await taskLog.changeStatus(task.id, change);
+    if (!ended && !(await taskLog.get(task.id))) {
+      // Its enqueue wrote the message but not the entry (see QueueDispatcher.publish).
+      await taskLog.addIfMissing([entryOf(task, message, queue, TaskStatus.Enqueued)]);
+      ended = await taskLog.changeStatus(task.id, change);
+    }
+    await handle.acknowledge();
+    if (!ended) return 'not-runnable';
+    if (task.parentId) await taskLog.settleParent(task.parentId);
+    const level = decision.status === TaskStatus.Failed ? 'error' : 'warn';
+    logger[level](`${task.logName} ${task.id} ${decision.status}: ${decision.report.message}`, { taskId: task.id, task: task.logName, status: decision.status, queue: queue.name });
+    return decision.status === TaskStatus.Failed ? 'failed' : 'not-runnable';
+  }
+
+  /**
+   * Gives a waiting task's message back for `delayMs`. On its broker's last delivery (SQS sends
+   * it to the dead-letter queue after that) a copy is sent instead and this one acknowledged:
+   * waiting is not failing.
+   */
+  private async lookAgainLater(queue: Queue, task: AbstractTask<object>, received: ReceivedMessage, handle: MessageHandle, delayMs: number): Promise<void> {
+    if (!handle.lastDelivery) {
+      await handle.release(delayMs);
+      return;
+    }
+    await queue.broker.push(queue.name, {
+      taskId: task.id,
+      body: received.body,
+      // Only queues with groups (SQS FIFO) name one, and they take no delay per message: there
+      // the copy is looked at again at once.
+      runAt: received.groupId === undefined ? Date.now() + delayMs : undefined,
+      groupId: received.groupId,
+      deduplicationId: `${task.id}:wait:${randomUUID()}`,
+    });
+    await handle.acknowledge();
   }
 
   /** A task whose runs keep dying with their worker: failed, not started yet again. */

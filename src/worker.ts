@@ -8,6 +8,9 @@ import type { Queue } from './queue';
 import type { ReceivedMessage } from './queueBroker';
 import type { QueueDispatcher } from './queueDispatcher';
 import type { DeliveryOutcome, TaskRunner } from './taskRunner';
+import type { ScheduleDefinition } from './schedules/schedule';
+import type { Scheduler } from './schedules/scheduler';
+import { schedulerFor } from './schedules/declaredSchedules';
 
 export interface WorkerOptions {
   /** Consume only this queue; else every queue, in the dispatcher's strategy order. */
@@ -39,6 +42,12 @@ export interface WorkerOptions {
   idleMaxMs?: number;
   logger?: Logger;
   workerId?: string;
+  /**
+   * Recurring tasks this worker enqueues on their cron ticks while it runs (see Scheduler): give
+   * every worker the same ones, each tick still runs once. Default: the `schedules` of the config
+   * the dispatcher was built from (createDispatcher); `[]` for none.
+   */
+  schedules?: readonly ScheduleDefinition[] | Scheduler;
 }
 
 export interface WorkerStats {
@@ -112,6 +121,7 @@ export class Worker {
   private receiveErrors: string[] = [];
   private receiveFailures = 0;
   private finished?: Promise<WorkerStats>;
+  private readonly scheduler?: Scheduler;
 
   constructor(
     private readonly dispatcher: QueueDispatcher,
@@ -142,6 +152,7 @@ export class Worker {
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger, nonNegative('unknownTaskGraceMs', options.unknownTaskGraceMs, 5 * 60_000));
     this.lostTaskAfterMs = nonNegative('lostTaskAfterMs', options.lostTaskAfterMs, 3_600_000);
+    this.scheduler = schedulerFor(dispatcher, options.schedules, this.logger);
   }
 
   get status(): WorkerState {
@@ -182,6 +193,13 @@ export class Worker {
 
   private async loop(): Promise<WorkerStats> {
     if (this.state === 'idle') this.state = 'running';
+    try {
+      // Before any timer: a schedule naming no task stops the worker before it starts.
+      await this.scheduler?.start();
+    } catch (error) {
+      this.state = 'stopped';
+      throw error;
+    }
     const heartbeat = setInterval(() => void this.extendLeases(), Math.floor(this.leaseMs / 3));
     const sweep = this.lostTaskAfterMs > 0 ? setInterval(() => void this.sweepLost(), Math.min(this.lostTaskAfterMs, 5 * 60_000)) : undefined;
     sweep?.unref();
@@ -251,6 +269,7 @@ export class Worker {
       }
     } finally {
       if (this.state !== 'stopped') this.state = 'stopping';
+      await this.scheduler?.stop();
       await this.releaseBuffer();
       await Promise.allSettled([...this.active.keys()]);
       await Promise.allSettled([...this.acknowledging]);

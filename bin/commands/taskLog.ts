@@ -23,6 +23,7 @@ interface TaskLogOptions {
   status?: TaskStatus;
   name?: string;
   owner?: string;
+  parent?: string;
   limit?: number;
   offset?: number;
   json?: boolean;
@@ -42,6 +43,7 @@ export function taskLogCommand(program: Command): void {
     .option('--status <status>', `with --list or --stats: ${ALL_STATUSES.join(', ')}`, oneOf('--status', ALL_STATUSES))
     .option('--name <task>', 'with --list or --stats: only this task name')
     .option('--owner <owner>', 'with --list or --stats: only this owner\'s tasks')
+    .option('--parent <id>', 'with --list or --stats: only the children of this task, or the tasks of this batch')
     .option('--limit <n>', 'with --list (default 20)', positiveInt('--limit'))
     .option('--offset <n>', 'with --list', nonNegativeInt('--offset'))
     .option('--json', 'print JSON')
@@ -50,7 +52,7 @@ export function taskLogCommand(program: Command): void {
       if (actions.length !== 1) throw new ConfigError(`task-log takes exactly one of --stats, --list, --get, --archive, --cancel, --rerun${actions.length ? ` (got ${actions.map((a) => `--${a}`).join(', ')})` : ''}`);
       if (options.force && !options.archive && !options.cancel) throw new ConfigError('--force goes with --archive or --cancel');
       // An option that does not apply to the chosen form would be ignored: refuse it instead.
-      const filters = (['status', 'name', 'owner'] as const).filter((o) => options[o] !== undefined);
+      const filters = (['status', 'name', 'owner', 'parent'] as const).filter((o) => options[o] !== undefined);
       if (filters.length && !options.list && !options.stats) throw new ConfigError(`--${filters[0]} goes with --list or --stats`);
       const paging = (['limit', 'offset'] as const).filter((o) => options[o] !== undefined);
       if (paging.length && !options.list) throw new ConfigError(`--${paging[0]} goes with --list`);
@@ -64,6 +66,7 @@ export function taskLogCommand(program: Command): void {
         const filter = new TaskLogFilter();
         if (options.name) filter.eq('taskName', options.name);
         if (options.owner) filter.eq('owner', options.owner);
+        if (options.parent) filter.eq('parentId', options.parent);
         if (options.status) filter.eq('status', options.status);
         if (options.stats) {
           const stats = await log.getStats(filter);

@@ -1,10 +1,11 @@
 import type { JsonValue } from '../../src/json';
 import type { ReportData } from '../../src/report';
-import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
+import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker, UniqueAddResult } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { COLUMN_TYPES, type FilterCondition, TaskLogFilter, compareText, invalidFilter, likeMatcher } from '../../src/taskLog/taskLogFilter';
-import { ConfigError } from '../../src/errors';
+import { ConfigError, DuplicateTaskIdError } from '../../src/errors';
 import { FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
+import { type ClaimLimits, CONCURRENCY_RETRY_MS, rateWaitMs } from '../../src/taskLimits';
 
 export interface InMemoryTaskLogBrokerOptions {
   /**
@@ -56,9 +57,16 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
   readonly type = 'memory';
   readonly maxEntries: number;
   private readonly entries = new Map<string, StoredEntry>();
+  /** The recent starts of each rate-limited key (ClaimLimits.rate). */
+  private readonly starts = new Map<string, number[]>();
   /** Ids of ended entries, oldest first: what eviction may forget, without scanning the rest. */
   private ended: string[] = [];
   private endedHead = 0;
+  /** Unique tasks: key -> id of the entry holding it while pending, and back. */
+  private readonly uniqueIds = new Map<string, string>();
+  private readonly uniqueKeys = new Map<string, string>();
+  /** Unique tasks replaced at least once: their revision (0 when absent). */
+  private readonly revisions = new Map<string, number>();
 
   constructor(options: InMemoryTaskLogBrokerOptions = {}) {
     this.maxEntries = options.maxEntries ?? 100_000;
@@ -71,13 +79,61 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     this.entries.clear();
     this.ended = [];
     this.endedHead = 0;
+    this.uniqueIds.clear();
+    this.uniqueKeys.clear();
+    this.revisions.clear();
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
     for (const entry of entries) {
-      if (this.entries.has(entry.id)) throw new Error(`Task ${entry.id} is already in the task log`);
+      // A plain loop on the sync queue's hot path: the list is made only for the error.
+      if (this.entries.has(entry.id)) throw new DuplicateTaskIdError(entries.filter((e) => this.entries.has(e.id)).map((e) => e.id));
     }
     this.store(entries);
+  }
+
+  async addUnique(entry: NewTaskLogEntry, uniqueKey: string): Promise<UniqueAddResult> {
+    const holder = this.pendingHolder(uniqueKey);
+    if (holder !== undefined) return { outcome: 'existing', id: holder };
+    if (this.entries.has(entry.id)) throw new DuplicateTaskIdError([entry.id]);
+    this.store([entry]);
+    this.uniqueIds.set(uniqueKey, entry.id);
+    this.uniqueKeys.set(entry.id, uniqueKey);
+    return { outcome: 'added' };
+  }
+
+  async replaceUnique(uniqueKey: string, parameters: JsonValue): Promise<{ id: string; revision: number } | null> {
+    const id = this.pendingHolder(uniqueKey);
+    const entry = id === undefined ? undefined : this.entries.get(id);
+    if (id === undefined || !entry) return null;
+    const revision = (this.revisions.get(id) ?? 0) + 1;
+    this.revisions.set(id, revision);
+    entry.parameters = structuredClone(parameters);
+    entry.updatedAt = Date.now();
+    return { id, revision };
+  }
+
+  async takeUnique(id: string, revision: number): Promise<boolean> {
+    if ((this.revisions.get(id) ?? 0) > revision) return false;
+    this.releaseKey(id);
+    return true;
+  }
+
+  /** The entry holding `uniqueKey` if it is still pending; a stale holding is dropped. */
+  private pendingHolder(uniqueKey: string): string | undefined {
+    const id = this.uniqueIds.get(uniqueKey);
+    if (id === undefined) return undefined;
+    const status = this.entries.get(id)?.status;
+    if (status === TaskStatus.Enqueued || status === TaskStatus.Dequeued) return id;
+    this.releaseKey(id);
+    return undefined;
+  }
+
+  private releaseKey(id: string): void {
+    const key = this.uniqueKeys.get(id);
+    if (key === undefined) return;
+    this.uniqueKeys.delete(id);
+    if (this.uniqueIds.get(key) === id) this.uniqueIds.delete(key);
   }
 
   async addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void> {
@@ -127,6 +183,7 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
       // Skipped if gone, or no longer ended (a forced archive of an ended task keeps it ended).
       if (entry && FINAL.has(entry.status)) {
         this.entries.delete(id);
+        this.revisions.delete(id);
         excess--;
       }
     }
@@ -147,13 +204,18 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     }
   }
 
-  async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
+  async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry, limits?: ClaimLimits): Promise<ClaimResult> {
     if (ifMissing && !this.entries.has(id)) this.store([{ ...ifMissing, status: TaskStatus.Enqueued }]);
     const entry = this.entries.get(id);
     if (!entry) return { outcome: 'missing' };
     const now = Date.now();
     const stalled = entry.status === TaskStatus.Running && entry.leaseUntil !== null && entry.leaseUntil < now;
     if (entry.status === TaskStatus.Enqueued || entry.status === TaskStatus.Dequeued || stalled) {
+      if (limits) {
+        const retryAfterMs = Math.max(this.rateWait(limits, now), limits.concurrency && this.runningNamed(limits.concurrency.taskName, id, now) >= limits.concurrency.max ? CONCURRENCY_RETRY_MS : 0);
+        if (retryAfterMs > 0) return { outcome: 'limited', retryAfterMs };
+        if (limits.rate) this.starts.get(limits.rate.key)?.push(now);
+      }
       entry.status = TaskStatus.Running;
       entry.workerId = workerId;
       entry.leaseUntil = now + leaseMs;
@@ -165,6 +227,27 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     }
     if (entry.status === TaskStatus.Running) return { outcome: 'busy', retryAfterMs: Math.max(0, (entry.leaseUntil ?? now) - now) };
     return { outcome: 'not-runnable', status: entry.status };
+  }
+
+  /** 0 when a start fits the rate window now, else the ms to wait; forgets starts out of the window. */
+  private rateWait(limits: ClaimLimits, now: number): number {
+    if (!limits.rate) return 0;
+    const { key, perMs } = limits.rate;
+    const kept = (this.starts.get(key) ?? []).filter((at) => at > now - perMs);
+    this.starts.set(key, kept);
+    return rateWaitMs(kept, limits.rate, now);
+  }
+
+  /**
+   * Entries of `taskName` running under a live lease, `id` aside. A scan, made only for tasks with
+   * a maxConcurrent: counting on every status change would cost every task the sync queue runs.
+   */
+  private runningNamed(taskName: string, id: string, now: number): number {
+    let n = 0;
+    for (const entry of this.entries.values()) {
+      if (entry.status === TaskStatus.Running && entry.taskName === taskName && entry.id !== id && (entry.leaseUntil ?? 0) >= now) n++;
+    }
+    return n;
   }
 
   async renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]> {
@@ -187,6 +270,8 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     const now = Date.now();
     if (FINAL.has(change.to) && !FINAL.has(entry.status)) this.ended.push(id);
     if (change.to === TaskStatus.Archived) entry.archivedFrom = entry.status;
+    // A key is held while pending only: a task cancelled before it started, then rerun, holds none.
+    if (this.uniqueKeys.size > 0 && change.to !== TaskStatus.Enqueued && change.to !== TaskStatus.Dequeued) this.releaseKey(id);
     entry.status = change.to;
     entry.updatedAt = now;
     if (change.report !== undefined) entry.report = change.report;
@@ -312,3 +397,4 @@ function predicate(condition: FilterCondition): (entry: StoredEntry) => boolean 
       return invalidFilter('operator', (condition as { operator?: unknown }).operator);
   }
 }
+

@@ -1,7 +1,8 @@
-import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceivedMessage } from '../../src/queueBroker';
+import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceivedMessage, UniquePush, UniquePushResult } from '../../src/queueBroker';
+import { DuplicateTaskIdError, TaskqError } from '../../src/errors';
 import type { NewTaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import type { TaskLogBroker } from '../../src/taskLog/taskLogBroker';
-import { RdsTaskLogBroker } from './rdsTaskLogBroker';
+import { RdsTaskLogBroker, isDeadlock, isDuplicateKey } from './rdsTaskLogBroker';
 import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
@@ -32,6 +33,9 @@ const NOTIFY_DELAYS = 10;
 
 /** Rows per INSERT: far below SQLite's 32,766 bound parameters (5 a row). */
 const INSERT_CHUNK = 500;
+/** Tries of a unique enqueue whose key's holder is taken by a worker under it, again and again. */
+const UNIQUE_RETRIES = 4;
+
 /** Ids or receipts per UPDATE or SELECT … IN (…). */
 const ID_CHUNK = 200;
 
@@ -40,6 +44,18 @@ function toReceived(row: ClaimedRow): ReceivedMessage {
 }
 
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+/**
+ * The task id a duplicate-key error names, when it can tell: the only entry, or the key value
+ * PostgreSQL (`Key (id)=(…)`) and MySQL (`Duplicate entry '…'`) quote. SQLite names only the column.
+ */
+function duplicateIdOf(error: unknown, entries: readonly NewTaskLogEntry[]): string | undefined {
+  if (entries.length === 1) return entries[0].id;
+  const text = `${(error as { detail?: string }).detail ?? ''} ${(error as Error).message}`;
+  const quoted = /Key \(id\)=\((.*?)\) already exists|Duplicate entry '(.*?)' for key/.exec(text);
+  const id = quoted?.[1] ?? quoted?.[2];
+  return id !== undefined && entries.some((e) => e.id === id) ? id : undefined;
+}
 
 /** Receipts are `id:receiveCount`: a stale delivery cannot ack, extend or release a newer one. */
 function parseReceipt(receipt: string): [string, number] {
@@ -112,15 +128,76 @@ export class RdsQueueBroker implements QueueBroker {
     if (!(taskLog instanceof RdsTaskLogBroker) || taskLog.database.exec !== this.db.exec) return false;
     const logInserts = taskLog.insertStatements(entries);
     const messageInserts = this.insertStatements(queue, messages);
-    if (this.db.dialect === 'postgres' && logInserts.length === 1 && messageInserts.length === 1) {
-      // One statement is atomic on its own: one round trip instead of BEGIN, two INSERTs, COMMIT.
-      const [log, message] = [logInserts[0], messageInserts[0]];
-      const rest = message.sql.startsWith('WITH ') ? `, ${message.sql.slice('WITH '.length)}` : ` ${message.sql}`;
-      await this.db.exec.run(`WITH log_entries AS (${log.sql})${rest}`, [...log.bindings, ...message.bindings]);
-      return true;
+    try {
+      if (this.db.dialect === 'postgres' && logInserts.length === 1 && messageInserts.length === 1) {
+        // One statement is atomic on its own: one round trip instead of BEGIN, two INSERTs, COMMIT.
+        const [log, message] = [logInserts[0], messageInserts[0]];
+        const rest = message.sql.startsWith('WITH ') ? `, ${message.sql.slice('WITH '.length)}` : ` ${message.sql}`;
+        await this.db.exec.run(`WITH log_entries AS (${log.sql})${rest}`, [...log.bindings, ...message.bindings]);
+        return true;
+      }
+      await this.db.exec.batch([...logInserts, ...messageInserts]);
+    } catch (error) {
+      // A task id given twice: nothing was written (one transaction), and the error says which.
+      throw await taskLog.explainInsertError(error, entries.map((e) => e.id));
     }
-    await this.db.exec.batch([...logInserts, ...messageInserts]);
     return true;
+  }
+
+  /**
+   * A unique task's enqueue in one transaction with its log entry (see QueueBroker.pushUnique):
+   * the entry's INSERT fails on a key a pending entry holds (the unique index decides a race
+   * between processes), and then nothing is written and the holder is looked up. A replace is a
+   * compare-and-set on the holder's revision, and a new message of the next revision beside it,
+   * written only if that CAS applied; the older message stays, and the worker that gets it skips
+   * it as stale (deleting it would scan the queue: messages are not indexed by task).
+   */
+  async pushUnique(queue: string, push: UniquePush, taskLog: TaskLogBroker): Promise<UniquePushResult | undefined> {
+    if (!(taskLog instanceof RdsTaskLogBroker) || taskLog.database.exec !== this.db.exec) return undefined;
+    const { entry, uniqueKey } = push;
+    for (let attempt = 0; attempt <= UNIQUE_RETRIES; attempt++) {
+      const pending = push.replace ? await taskLog.pendingUnique(uniqueKey) : undefined;
+      if (pending) {
+        const parameters = JSON.stringify(entry.parameters ?? null);
+        const revision = pending.revision + 1;
+        const now = this.db.now;
+        const logTable = this.db.quote(taskLog.table);
+        const statements: SqlStatement[] = [
+          taskLog.replaceStatement(pending.id, pending.revision, uniqueKey, parameters),
+          {
+            // Only if this replace's CAS applied: the entry at the new revision with these params.
+            sql: `INSERT INTO ${this.t} (queue, task_id, body, visible_at, receive_count, created_at)
+              SELECT ?, ?, ?, ${now} + ?, 0, ${now} FROM ${logTable} WHERE id = ? AND unique_revision = ? AND parameters = ?`,
+            bindings: [queue, pending.id, push.body(pending.id, revision), this.delayOf(push.runAt), pending.id, revision, parameters],
+          },
+        ];
+        if (this.notifies) statements.push({ sql: 'SELECT pg_notify(?, ?)', bindings: [this.table, `${this.delayOf(push.runAt)}:${queue}`] });
+        const [replaced] = await this.db.exec.batch(statements);
+        if (replaced === 1) return { outcome: 'replaced', id: pending.id, revision };
+        // Lost to a concurrent replace (not to a worker, which leaves the revision): ordered just before it, overwritten.
+        const current = await taskLog.revisionOf(pending.id);
+        if (current !== undefined && current > pending.revision) return { outcome: 'replaced', id: pending.id, revision: current };
+        continue;
+      }
+      const message: OutgoingMessage = { taskId: entry.id, body: push.body(entry.id, 0), runAt: push.runAt, groupId: push.groupId };
+      try {
+        await this.db.exec.batch([taskLog.uniqueInsertStatement(entry, uniqueKey), ...this.insertStatements(queue, [message])]);
+        return { outcome: 'added' };
+      } catch (error) {
+        // Concurrent inserts of one key can deadlock on MySQL when the first one rolls back: try again.
+        if (isDeadlock(error)) continue;
+        if (!isDuplicateKey(error)) throw error;
+      }
+      // Nothing was written: the key is held (or the id taken, which throws).
+      const holder = await taskLog.uniqueConflict(entry.id, uniqueKey);
+      if (holder !== undefined && !push.replace) return { outcome: 'existing', id: holder };
+    }
+    throw new TaskqError(`Unique key ${JSON.stringify(uniqueKey)}: its pending task kept changing under ${UNIQUE_RETRIES + 1} tries; try again`);
+  }
+
+  /** A run-at time as a delay from now, for the database's clock. */
+  private delayOf(runAt: number | undefined): number {
+    return runAt === undefined ? 0 : Math.max(0, runAt - Date.now());
   }
 
   /**
@@ -130,7 +207,13 @@ export class RdsQueueBroker implements QueueBroker {
   async pushInTransaction(queue: string, messages: readonly OutgoingMessage[], transaction: unknown, taskLog: TaskLogBroker, entries: readonly NewTaskLogEntry[]): Promise<boolean> {
     const run = runInCallerTransaction(transaction, this.db.dialect, queue);
     const logged = taskLog instanceof RdsTaskLogBroker && taskLog.database.exec === this.db.exec;
-    for (const statement of [...(logged ? taskLog.insertStatements(entries) : []), ...this.insertStatements(queue, messages)]) await run(statement.sql, statement.bindings);
+    try {
+      for (const statement of [...(logged ? taskLog.insertStatements(entries) : []), ...this.insertStatements(queue, messages)]) await run(statement.sql, statement.bindings);
+    } catch (error) {
+      // The caller's transaction may be aborted (PostgreSQL): the taken id is read from the error, not looked up.
+      const taken = logged && isDuplicateKey(error) ? duplicateIdOf(error, entries) : undefined;
+      throw taken === undefined ? error : new DuplicateTaskIdError([taken]);
+    }
     return logged;
   }
 

@@ -1,19 +1,21 @@
 import type { Knex } from 'knex';
 import type { JsonValue } from '../../src/json';
 import type { ReportData } from '../../src/report';
-import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from '../../src/taskLog/taskLogBroker';
+import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker, UniqueAddResult } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
-import { TaskqError } from '../../src/errors';
+import { DuplicateTaskIdError, TaskqError } from '../../src/errors';
 import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
 import { type RdsConnection, checkTableName } from './connection';
 import { PgNotifications } from './pgNotifications';
 import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
-import { createTaskLogTable } from './schema';
+import { PENDING_SQL, createTaskLogTable, createTaskStartsTable, taskStartsTableOf } from './schema';
 import { CallBatcher } from '../../src/callBatcher';
+import type { ClaimLimits } from '../../src/taskLimits';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
 import { claimEntries } from './sql/claimEntries';
+import { claimLimited } from './sql/claimLimited';
 import { type FinishShape, type FinishedRun, finishEntries } from './sql/finishEntries';
 import { type SqlStatement, type SqlValue, runStatements } from './sqlExecutor';
 
@@ -64,6 +66,12 @@ const MYSQL_DUPLICATE_KEY = 1062;
 /** Claims or run ends in one statement, at most (4 parameters a run end). */
 const MAX_BATCH = 200;
 const DUPLICATE_KEY = /UNIQUE constraint failed|duplicate key value violates unique constraint|Duplicate entry/;
+/** SQLite, PostgreSQL and MySQL's ways of saying a unique index refused a row. */
+export const isDuplicateKey = (error: unknown): boolean => DUPLICATE_KEY.test(String((error as Error | undefined)?.message));
+/** MySQL's and PostgreSQL's deadlock victims: nothing of their transaction was written. */
+export const isDeadlock = (error: unknown): boolean => /Deadlock found|deadlock detected/.test(String((error as Error | undefined)?.message));
+/** Tries of a unique enqueue whose key's holder is taken by a worker under it, again and again. */
+const UNIQUE_RETRIES = 4;
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
 /** The task log in one SQL table. Every status change is a conditional UPDATE (compare-and-set). */
@@ -156,20 +164,127 @@ export class RdsTaskLogBroker implements TaskLogBroker {
 
   async createContainer(): Promise<void> {
     await createTaskLogTable(this.db, this.table);
+    await createTaskStartsTable(this.db, taskStartsTableOf(this.table));
   }
 
   async dropContainer(): Promise<void> {
     await this.db.exec.run(`DROP TABLE IF EXISTS ${this.t}`);
+    await this.db.exec.run(`DROP TABLE IF EXISTS ${this.db.quote(taskStartsTableOf(this.table))}`);
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
     try {
       await runStatements(this.db.exec, this.insertStatements(entries));
     } catch (error) {
-      // Each database words it its own way: one sentence for all, the database's after it.
-      if (DUPLICATE_KEY.test(String((error as Error).message))) throw new TaskqError(`A task id is already in the task log, nothing was added: ${(error as Error).message}`);
-      throw error;
+      throw await this.explainInsertError(error, entries.map((e) => e.id));
     }
+  }
+
+  /**
+   * What an insert of entries `ids` failed with, for the caller to throw: a DuplicateTaskIdError
+   * naming the ids already present when it was a duplicate key (each database words it its own
+   * way), else the error as it is.
+   */
+  async explainInsertError(error: unknown, ids: readonly string[]): Promise<unknown> {
+    if (!isDuplicateKey(error)) return error;
+    const taken: string[] = [];
+    for (let i = 0; i < ids.length; i += MAX_BATCH) {
+      const chunk = ids.slice(i, i + MAX_BATCH);
+      for (const row of await this.db.exec.all<{ id: string }>(`SELECT id FROM ${this.t} WHERE id IN (${marks(chunk.length)})`, chunk)) taken.push(row.id);
+    }
+    if (taken.length > 0) return new DuplicateTaskIdError(taken);
+    return new TaskqError(`A task id is already in the task log, nothing was added: ${(error as Error).message}`);
+  }
+
+  // ---- unique tasks (see schema.ts, addUniqueKeys) ---------------------------------------------
+
+  /** Matches the pending entry holding a key (one `?`): the partial index, or MySQL's generated column. */
+  private get pendingKey(): string {
+    return this.db.dialect === 'mysql' ? 'unique_pending = ?' : `unique_key = ? AND ${PENDING_SQL}`;
+  }
+
+  /** The entry inserted holding `uniqueKey` at revision 0: a plain INSERT, so a held key or a taken id fails it. */
+  uniqueInsertStatement(e: NewTaskLogEntry, uniqueKey: string): SqlStatement {
+    const created = e.createdAt.getTime();
+    return {
+      sql: `INSERT INTO ${this.t} (${INSERT_COLUMNS}, unique_key, unique_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0)`,
+      bindings: [e.id, e.parentId, e.taskName, e.label, e.status, e.owner, e.queue, JSON.stringify(e.parameters ?? null), e.report ? JSON.stringify(e.report) : null, created, created, null, uniqueKey],
+    };
+  }
+
+  /** The pending entry holding `uniqueKey`, if any, and its revision. */
+  async pendingUnique(uniqueKey: string): Promise<{ id: string; revision: number } | undefined> {
+    const [row] = await this.db.exec.all<{ id: string; unique_revision: number | string }>(`SELECT id, unique_revision FROM ${this.t} WHERE ${this.pendingKey}`, [uniqueKey]);
+    return row ? { id: row.id, revision: Number(row.unique_revision) } : undefined;
+  }
+
+  /**
+   * The compare-and-set of a replace: the entry still pending, holding the key, at `revision`,
+   * gets `parameters` and the next revision. Changes one row or none.
+   */
+  replaceStatement(id: string, revision: number, uniqueKey: string, parameters: string): SqlStatement {
+    return {
+      sql: `UPDATE ${this.t} SET parameters = ?, unique_revision = ?, updated_at = ${this.db.now} WHERE id = ? AND unique_revision = ? AND ${this.pendingKey}`,
+      bindings: [parameters, revision + 1, id, revision, uniqueKey],
+    };
+  }
+
+  /**
+   * After an insert of a unique entry failed on a key: the pending task holding `uniqueKey`, or
+   * a DuplicateTaskIdError if `id` is taken, or undefined when neither holds any more (the holder
+   * was taken by a worker meanwhile: try again).
+   */
+  async uniqueConflict(id: string, uniqueKey: string): Promise<string | undefined> {
+    const pending = await this.pendingUnique(uniqueKey);
+    if (pending) return pending.id;
+    const [row] = await this.db.exec.all(`SELECT id FROM ${this.t} WHERE id = ?`, [id]);
+    if (row) throw new DuplicateTaskIdError([id]);
+    return undefined;
+  }
+
+  async addUnique(entry: NewTaskLogEntry, uniqueKey: string): Promise<UniqueAddResult> {
+    for (let attempt = 0; ; attempt++) {
+      const insert = this.uniqueInsertStatement(entry, uniqueKey);
+      try {
+        await this.db.exec.run(insert.sql, insert.bindings);
+        return { outcome: 'added' };
+      } catch (error) {
+        if (!isDuplicateKey(error) && !isDeadlock(error)) throw error;
+      }
+      const holder = await this.uniqueConflict(entry.id, uniqueKey);
+      if (holder !== undefined) return { outcome: 'existing', id: holder };
+      if (attempt >= UNIQUE_RETRIES) throw new TaskqError(`Unique key ${JSON.stringify(uniqueKey)}: its pending task kept changing under ${UNIQUE_RETRIES + 1} tries to add one; try again`);
+    }
+  }
+
+  /**
+   * A unique entry's revision. A replace whose CAS lost to another replace reads it: concurrent
+   * replaces are ordered, the last one's params kept, as if the loser had come just before.
+   */
+  async revisionOf(id: string): Promise<number | undefined> {
+    const [row] = await this.db.exec.all<{ unique_revision: number | string }>(`SELECT unique_revision FROM ${this.t} WHERE id = ?`, [id]);
+    return row ? Number(row.unique_revision) : undefined;
+  }
+
+  async replaceUnique(uniqueKey: string, parameters: JsonValue): Promise<{ id: string; revision: number; superseded?: true } | null> {
+    const text = JSON.stringify(parameters ?? null);
+    for (let attempt = 0; attempt <= UNIQUE_RETRIES; attempt++) {
+      const pending = await this.pendingUnique(uniqueKey);
+      if (!pending) return null;
+      const update = this.replaceStatement(pending.id, pending.revision, uniqueKey, text);
+      if ((await this.db.exec.run(update.sql, update.bindings)) === 1) return { id: pending.id, revision: pending.revision + 1 };
+      const revision = await this.revisionOf(pending.id);
+      if (revision !== undefined && revision > pending.revision) return { id: pending.id, revision, superseded: true };
+    }
+    throw new TaskqError(`Unique key ${JSON.stringify(uniqueKey)}: its pending task kept changing under ${UNIQUE_RETRIES + 1} tries to replace it; try again`);
+  }
+
+  async takeUnique(id: string, revision: number): Promise<boolean> {
+    // Rows matched, not changed, on every dialect (mysql2 sets FOUND_ROWS): 1 also on a redelivery.
+    if ((await this.db.exec.run(`UPDATE ${this.t} SET unique_key = NULL WHERE id = ? AND unique_revision <= ?`, [id, revision])) > 0) return true;
+    // Replaced since (a newer revision), or no entry at all (then the claim sees to it).
+    const [row] = await this.db.exec.all(`SELECT id FROM ${this.t} WHERE id = ?`, [id]);
+    return !row;
   }
 
   async addIfMissing(entries: readonly NewTaskLogEntry[]): Promise<void> {
@@ -222,7 +337,14 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     await this.db.exec.run(`UPDATE ${this.t} SET status = ?, updated_at = ${this.db.now} WHERE id IN (${marks(ids.length)}) AND ${this.db.unindexed('status')} IN (?, ?)`, [TaskStatus.Dequeued, ...ids, TaskStatus.Enqueued, TaskStatus.Dequeued]);
   }
 
-  async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
+  async claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry, limits?: ClaimLimits): Promise<ClaimResult> {
+    if (limits) {
+      // Inserted first where missing, so that the limited claim below is the only way in.
+      if (ifMissing) await this.addIfMissing([ifMissing]);
+      const limited = await claimLimited(this.db, this.table, taskStartsTableOf(this.table), id, workerId, leaseMs, limits);
+      if (limited) return limited;
+      return this.whyNotClaimed(id);
+    }
     const claimed = this.batches ? await this.claimBatcher(workerId, leaseMs).add(id) : await this.claimExisting(id, workerId, leaseMs);
     if (claimed) return claimed;
     if (ifMissing) {
@@ -234,6 +356,11 @@ export class RdsTaskLogBroker implements TaskLogBroker {
       const claimedNow = await this.claimExisting(id, workerId, leaseMs);
       if (claimedNow) return claimedNow;
     }
+    return this.whyNotClaimed(id);
+  }
+
+  /** What a claim that did not apply found: the entry missing, running under a live lease, or ended. */
+  private async whyNotClaimed(id: string): Promise<ClaimResult> {
     const now = this.db.now;
     const [row] = await this.db.exec.all<{ status: string; lease_left: number | string | null }>(`SELECT status, lease_until - ${now} AS lease_left FROM ${this.t} WHERE id = ?`, [id]);
     if (!row) return { outcome: 'missing' };
@@ -318,6 +445,8 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     if (change.finished) sets.push(`finished_at = ${now}`);
     if (change.finished || change.releaseLease) sets.push('lease_until = NULL');
     if (change.releaseLease) sets.push('worker_id = NULL');
+    // A key is held while pending only: a task cancelled before it started, then rerun, holds none.
+    if (change.to !== TaskStatus.Enqueued && change.to !== TaskStatus.Dequeued) sets.push('unique_key = NULL');
     let where = `WHERE id = ? AND status IN (${marks(change.from.length)})`;
     bindings.push(id, ...change.from);
     if (change.holder) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { RdsConnection } from './connection';
 import { type Migration, type MigrationStep, migrate } from './migrations';
@@ -88,7 +89,35 @@ const TASK_LOG_MIGRATIONS: readonly Migration[] = [
   // Added columns are nullable or have a default, so rows written before read as they should.
   { version: 2, description: 'stalls', up: (step) => addColumn(step, 'stalls', (t) => void t.integer('stalls').notNullable().defaultTo(0)) },
   { version: 3, description: 'archived_from', up: (step) => addColumn(step, 'archived_from', (t) => void t.string('archived_from', 20).nullable()) },
+  { version: 4, description: 'unique tasks (unique_key, unique_revision)', up: addUniqueKeys },
 ];
+
+/**
+ * Unique tasks: `unique_key` is unique among pending entries only (enqueued or dequeued, and set
+ * to NULL when a worker takes the task), so the database decides a race between two enqueues
+ * of one key. `unique_revision` counts replaces: a message of an older revision is stale.
+ * PostgreSQL and SQLite have partial indexes; MariaDB and MySQL do not, so there a generated
+ * column holds the key of a pending entry only (NULL otherwise, and NULLs do not collide).
+ */
+export const PENDING_SQL = "status IN ('enqueued', 'dequeued')";
+
+async function addUniqueKeys(step: MigrationStep): Promise<void> {
+  await addColumn(step, 'unique_key', (t) => void t.string('unique_key', 255).nullable());
+  await addColumn(step, 'unique_revision', (t) => void t.integer('unique_revision').notNullable().defaultTo(0));
+  const table = step.db.quote(step.table);
+  const index = step.db.quote(`${step.table}_unique_idx`);
+  if (step.db.dialect !== 'mysql') {
+    await step.session.run(`CREATE UNIQUE INDEX IF NOT EXISTS ${index} ON ${table} (unique_key) WHERE unique_key IS NOT NULL AND ${PENDING_SQL}`);
+    return;
+  }
+  if (!(await step.columns(step.table)).has('unique_pending')) {
+    // VIRTUAL, not STORED: adding it does not copy the whole table (a big log upgrades at once);
+    // the index keeps the values, which is all that is read.
+    await step.session.run(`ALTER TABLE ${table} ADD COLUMN unique_pending VARCHAR(255) GENERATED ALWAYS AS (CASE WHEN ${PENDING_SQL} THEN unique_key END) VIRTUAL`);
+  }
+  const [found] = await step.session.all('SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?', [step.table, `${step.table}_unique_idx`]);
+  if (!found) await step.session.run(`CREATE UNIQUE INDEX ${index} ON ${table} (unique_pending)`);
+}
 
 /** A table made before versions were recorded is at least version 1; later steps check what they add. */
 const FIRST_VERSION = async (): Promise<number> => 1;
@@ -105,3 +134,32 @@ export function createTaskLogTable(db: RdsConnection, table: string): Promise<vo
 
 /** The schema version this code brings each kind of table to. */
 export const SCHEMA_VERSIONS = { messages: MESSAGES_MIGRATIONS.length, taskLog: TASK_LOG_MIGRATIONS.length } as const;
+
+/**
+ * The starts of rate-limited queues (ClaimLimits.rate): one row per start, kept for the length of
+ * the limit's window, read and written by claims made under the limits lock (claimLimited).
+ */
+const TASK_STARTS_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'create',
+    up: (step) =>
+      createTable(step, (t) => {
+        t.increments('id').primary();
+        t.string('limit_key', 255).notNullable();
+        t.bigInteger('started_at').notNullable();
+        t.index(['limit_key', 'started_at'], `${step.table}_key_idx`);
+      }),
+  },
+];
+
+export function createTaskStartsTable(db: RdsConnection, table: string): Promise<void> {
+  return migrate(db, table, TASK_STARTS_MIGRATIONS, FIRST_VERSION);
+}
+
+/** The starts table of a task log table: its name plus `_starts`, shortened to 63 characters by a hash. */
+export function taskStartsTableOf(taskLogTable: string): string {
+  const name = `${taskLogTable}_starts`;
+  if (name.length <= 63) return name;
+  return `${taskLogTable.slice(0, 47)}_${createHash('sha1').update(taskLogTable).digest('hex').slice(0, 8)}_starts`;
+}

@@ -71,6 +71,8 @@ export class SqliteExecutor implements SqlExecutor {
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
   /** The statements waiting for the group commit, if any. */
   private queued?: Queued[];
+  /** The last exclusive() call of this process: the next waits for it. */
+  private exclusiveTail: Promise<void> = Promise.resolve();
 
   /**
    * Made once: better-sqlite3 builds a transaction wrapper per call to transaction(), a fifth of a
@@ -204,7 +206,18 @@ export class SqliteExecutor implements SqlExecutor {
    * BEGIN IMMEDIATE takes the write lock (other processes wait, busy_timeout). The session runs
    * statements on the handle at once; writes other code queues meanwhile join the transaction.
    */
-  async exclusive<T>(_lock: string, work: (session: SqlSession) => Promise<T>): Promise<T> {
+  exclusive<T>(lock: string, work: (session: SqlSession) => Promise<T>): Promise<T> {
+    // One at a time in this process: the handle has one transaction, and a second BEGIN while
+    // the first work awaits would fail (other processes wait on SQLite's own write lock).
+    const turn = this.exclusiveTail.then(() => this.runExclusive(lock, work));
+    this.exclusiveTail = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
+  private async runExclusive<T>(_lock: string, work: (session: SqlSession) => Promise<T>): Promise<T> {
     this.flush();
     const direct = <R>(sql: string, step: (statement: BetterSqlite3.Statement) => R): Promise<R> => {
       try {

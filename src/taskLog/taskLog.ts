@@ -2,6 +2,8 @@ import { TaskNotFoundError, TaskStateError, TaskqError } from '../errors';
 import type { JsonValue } from '../json';
 import { Report, type ReportData } from '../report';
 import { ALL_STATUSES, FINAL_STATUSES, IN_PROGRESS_STATUSES, PENDING_STATUSES, TaskStatus } from '../taskStatus';
+import { BATCH_TASK_NAME, batchTaskIds } from '../prerequisites';
+import type { ClaimLimits } from '../taskLimits';
 import { TaskEndWatcher, type WaitForEndOptions } from './taskEndWatcher';
 import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from './taskLogBroker';
 
@@ -135,8 +137,17 @@ export class TaskLog {
   }
 
   /** Moves the task to running for `workerId`, leased for `leaseMs` on the log's own clock. */
-  claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult> {
-    return this.broker.claim(id, workerId, leaseMs, ifMissing);
+  claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry, limits?: ClaimLimits): Promise<ClaimResult> {
+    return limits ? this.broker.claim(id, workerId, leaseMs, ifMissing, limits) : this.broker.claim(id, workerId, leaseMs, ifMissing);
+  }
+
+  /**
+   * Before claiming a unique task whose message carries `revision`: frees its key (a later
+   * enqueue of it makes a new task). False when the task was replaced since: the message is
+   * stale, a newer one carries the new params. True on a log that keeps no unique keys.
+   */
+  takeUnique(id: string, revision: number): Promise<boolean> {
+    return this.broker.takeUnique ? this.broker.takeUnique(id, revision) : Promise.resolve(true);
   }
 
   /** Extends the leases still held under these claims; returns the ids of those kept. */
@@ -181,6 +192,9 @@ export class TaskLog {
     if (unfinished > 0) return;
     const parent = await this.broker.get(parentId);
     if (!parent || parent.status !== TaskStatus.ChildRunning) return;
+    // A batch is child_running before its tasks are written, and where a queue writes messages
+    // before their entries (SQS) a worker can end the first tasks before the others have entries.
+    if (parent.taskName === BATCH_TASK_NAME && ALL_STATUSES.reduce((n, s) => n + (counts[s] ?? 0), 0) < batchTaskIds(parent).length) return;
     let archivedUncompleted = 0;
     if (counts.archived) {
       const archived = await this.broker.search(new TaskLogFilter().eq('parentId', parentId).eq('status', TaskStatus.Archived));

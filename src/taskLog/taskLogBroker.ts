@@ -1,4 +1,5 @@
 import type { JsonValue } from '../json';
+import type { ClaimLimits } from '../taskLimits';
 import type { TaskStatus } from '../taskStatus';
 import type { NewTaskLogEntry, TaskLogEntry } from './taskLogEntry';
 import type { TaskLogFilter } from './taskLogFilter';
@@ -13,12 +14,17 @@ export interface TaskHolder {
   attempt: number;
 }
 
+/** What addUnique did: added the entry, or found the pending task that holds the key. */
+export type UniqueAddResult = { outcome: 'added' } | { outcome: 'existing'; id: string };
+
 /** What `claim` found. Only `claimed` lets the caller run the task. */
 export type ClaimResult =
   /** `stalls`: claims that took the task over from a run whose lease had run out (this one included). */
   | { outcome: 'claimed'; attempt: number; stalls: number }
   /** Another worker holds a live lease on it: leave it alone for `retryAfterMs` (the lease left). */
   | { outcome: 'busy'; retryAfterMs: number }
+  /** Running it now would break a limit (ClaimLimits): leave it for `retryAfterMs`. */
+  | { outcome: 'limited'; retryAfterMs: number }
   /** It may not run in this status (completed, failed, cancelled, archived, child_running). */
   | { outcome: 'not-runnable'; status: TaskStatus }
   | { outcome: 'missing' };
@@ -60,8 +66,10 @@ export interface TaskLogBroker {
    * is enqueued, dequeued, or running under a lease that has run out (a stall, counted too).
    * With `ifMissing`, a task that has no entry gets this one, claimed at once (attempt 1): the
    * worker of a queue whose enqueue writes the message before the log entry often gets there first.
+   * With `limits`, the claim applies only within them (a queue's rate, a task's maxConcurrent),
+   * checked and counted atomically with it across every process sharing the log; else `limited`.
    */
-  claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry): Promise<ClaimResult>;
+  claim(id: string, workerId: string, leaseMs: number, ifMissing?: NewTaskLogEntry, limits?: ClaimLimits): Promise<ClaimResult>;
   /** Extends by `leaseMs` the leases that `workerId` still holds under these claims; returns their ids. */
   renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]>;
   /**
@@ -76,6 +84,27 @@ export interface TaskLogBroker {
   count(filter: TaskLogFilter): Promise<number>;
   /** Entries per status among those the filter matches; absent statuses may be left out. */
   countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>>;
+
+  /**
+   * Optional, for unique tasks (enqueue option `uniqueKey`): adds the entry holding `uniqueKey`,
+   * unless a pending entry (enqueued or dequeued, not yet taken by a worker) already holds it:
+   * then nothing is added and its id is returned. Of concurrent calls with one key, one adds.
+   * An id already present (under any key or none) is a DuplicateTaskIdError.
+   */
+  addUnique?(entry: NewTaskLogEntry, uniqueKey: string): Promise<UniqueAddResult>;
+  /**
+   * Optional, with addUnique: gives the pending entry holding `uniqueKey` these parameters and
+   * the next revision, unless a worker has taken it meanwhile. Null when no pending entry holds it.
+   * `superseded`: a concurrent replace of the key won; this one counts as done just before it (its
+   * params overwritten): nothing was written, and no message is to be sent for it.
+   */
+  replaceUnique?(uniqueKey: string, parameters: JsonValue): Promise<{ id: string; revision: number; superseded?: true } | null>;
+  /**
+   * Optional, with addUnique: a worker takes a unique task whose message carries `revision`, so
+   * its key no longer holds (a later enqueue of the key makes a new task). False, with nothing
+   * changed, when the entry was replaced since (a newer revision): that message is stale.
+   */
+  takeUnique?(id: string, revision: number): Promise<boolean>;
 
   /**
    * Optional: calls `onEnded` when entries reach a final status, in any process (PostgreSQL's

@@ -62,7 +62,7 @@ describe('taskq run-worker on SQS (real CLI)', () => {
     for (let i = 0; i < 5; i++) others.push(await enqueue('Hello', { name: `n${i}` }));
     const victim = spawnWorker(['--queue=standard', '--concurrency=1', '--lease-ms=2000', '--log-level=silent']);
     const victimDone = collect(victim);
-    await until(async () => (await entry(slow)).status === 'running', 20_000, 'the slow task to start');
+    await until(async () => (await entry(slow)).status === 'running', 45_000, 'the slow task to start');
     victim.kill('SIGKILL');
     expect((await victimDone).code).toBeNull();
     expect((await entry(slow)).status).toBe('running');

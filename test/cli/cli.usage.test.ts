@@ -1,6 +1,6 @@
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { TaskLogEntry, TaskLogStats } from '../../src';
+import { RdsTaskLogBroker, TaskStatus, type TaskLogEntry, type TaskLogStats } from '../../src';
 import { CliProject, collect } from '../helpers/cliProject';
 
 const ROOT = resolve(__dirname, '../..');
@@ -135,6 +135,16 @@ describe('taskq task-log, enqueue --wait', () => {
     const owned = await project.enqueue('Hello', { name: 'c' }, ['--owner', 'user-42']);
     expect((await project.json<TaskLogEntry[]>(['task-log', '--list', '--owner', 'user-42'])).map((e) => [e.id, e.owner])).toEqual([[owned, 'user-42']]);
     expect(await project.json<TaskLogStats>(['task-log', '--stats', '--owner', 'user-42'])).toMatchObject({ enqueued: 1, total: 1 });
+    // A parent's children (a batch's tasks), written as a batch writes them.
+    const log = new RdsTaskLogBroker({ connection: `sqlite:${join(project.dir, 'taskq.db')}` });
+    const child = (id: string, parentId: string | null) => ({ id, parentId, taskName: 'Hello', label: '', owner: null, queue: 'standard', parameters: {}, createdAt: new Date(), status: TaskStatus.Completed });
+    await log.add([child('batch-1', null), child('kid-1', 'batch-1'), child('kid-2', 'batch-1'), child('other', 'batch-2')]);
+    await log.close();
+    expect((await project.json<TaskLogEntry[]>(['task-log', '--list', '--parent', 'batch-1'])).map((e) => e.id).sort()).toEqual(['kid-1', 'kid-2']);
+    expect(await project.json<TaskLogStats>(['task-log', '--stats', '--parent', 'batch-1'])).toMatchObject({ completed: 2, total: 2 });
+    const misplaced = await project.run(['task-log', '--get', 'kid-1', '--parent', 'batch-1']);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toMatch(/--parent goes with --list or --stats/);
   });
 
   test('enqueue --wait blocks until a worker ran the task and prints its result; exit 1 when it failed', async () => {

@@ -5,7 +5,11 @@
 import { useMysqlDatabase } from '../helpers/mysql';
 import { describeBrokerConformance } from './queueBrokerConformance';
 import { rdsUnderTest } from './rdsUnderTest';
+import { describeTaskFlows } from './taskFlowConformance';
+import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
+import { describeRecurring } from './recurringConformance';
+import { describeUniqueTasks } from './uniqueTasksConformance';
 
 const connection = useMysqlDatabase('conformance');
 
@@ -18,4 +22,8 @@ if (connection) {
   };
   describeBrokerConformance('mysql', underTest);
   describeTaskSemantics('mysql', underTest);
+  describeRecurring('mysql', underTest);
+  describeTaskFlows('mysql', underTest);
+  describeTaskLimits('mysql', underTest);
+  describeUniqueTasks('mysql', underTest);
 }

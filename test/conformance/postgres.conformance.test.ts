@@ -5,7 +5,11 @@
 import { usePostgresDatabase } from '../helpers/postgres';
 import { describeBrokerConformance } from './queueBrokerConformance';
 import { rdsUnderTest } from './rdsUnderTest';
+import { describeTaskFlows } from './taskFlowConformance';
+import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
+import { describeRecurring } from './recurringConformance';
+import { describeUniqueTasks } from './uniqueTasksConformance';
 
 const connection = usePostgresDatabase('conformance');
 
@@ -18,4 +22,8 @@ if (connection) {
   };
   describeBrokerConformance('postgres', underTest);
   describeTaskSemantics('postgres', underTest);
+  describeRecurring('postgres', underTest);
+  describeTaskFlows('postgres', underTest);
+  describeTaskLimits('postgres', underTest);
+  describeUniqueTasks('postgres', underTest);
 }

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeBrokerConformance } from './queueBrokerConformance';
 import { rdsUnderTest } from './rdsUnderTest';
+import { describeTaskFlows } from './taskFlowConformance';
+import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
+import { describeRecurring } from './recurringConformance';
+import { describeUniqueTasks } from './uniqueTasksConformance';
 
 async function sqliteUnderTest() {
   const dir = mkdtempSync(join(tmpdir(), 'taskq-sqlite-'));
@@ -12,3 +16,7 @@ async function sqliteUnderTest() {
 
 describeBrokerConformance('sqlite', sqliteUnderTest);
 describeTaskSemantics('sqlite', sqliteUnderTest);
+describeRecurring('sqlite', sqliteUnderTest);
+describeTaskFlows('sqlite', sqliteUnderTest);
+describeTaskLimits('sqlite', sqliteUnderTest);
+describeUniqueTasks('sqlite', sqliteUnderTest);

@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { RdsTaskLogBroker } from '../../src';
 import { sqsBroker, uniquePrefix } from '../helpers/sqs';
 import { describeBrokerConformance, type BrokerUnderTest } from './queueBrokerConformance';
+import { describeTaskFlows } from './taskFlowConformance';
+import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
+import { describeRecurring } from './recurringConformance';
+import { describeUniqueTasks } from './uniqueTasksConformance';
 
 function sqsUnderTest(fifo: boolean): () => Promise<BrokerUnderTest> {
   return async () => {
@@ -40,4 +44,12 @@ function sqsUnderTest(fifo: boolean): () => Promise<BrokerUnderTest> {
 describeBrokerConformance('sqs', sqsUnderTest(false));
 describeBrokerConformance('sqs fifo', sqsUnderTest(true));
 describeTaskSemantics('sqs', sqsUnderTest(false));
+describeRecurring('sqs', sqsUnderTest(false));
+describeTaskFlows('sqs', sqsUnderTest(false));
+describeTaskLimits('sqs', sqsUnderTest(false));
 describeTaskSemantics('sqs fifo', sqsUnderTest(true));
+describeRecurring('sqs fifo', sqsUnderTest(true));
+describeTaskFlows('sqs fifo', sqsUnderTest(true));
+describeTaskLimits('sqs fifo', sqsUnderTest(true));
+describeUniqueTasks('sqs', sqsUnderTest(false));
+describeUniqueTasks('sqs fifo', sqsUnderTest(true));

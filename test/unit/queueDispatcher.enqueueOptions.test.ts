@@ -96,7 +96,7 @@ const TIMEOUT = 'must be a positive number of ms (at most 2147483647, about 24.8
 const DELAY = 'must be a number of ms >= 0';
 const BACKOFF = 'must be a delay in ms >= 0 or { type: "fixed" | "exponential", delay, maxDelay? } with finite delays >= 0';
 const TEXT = 'must be a string of at most 255 characters';
-const KNOWN = '(options: label, owner, delay, runAt, maxAttempts, backoff, timeout, queue, groupId, transaction)';
+const KNOWN = '(options: label, owner, delay, runAt, maxAttempts, backoff, timeout, queue, groupId, transaction, uniqueKey, replace, after, onPrerequisiteFailure)';
 
 /** [what, options, the error's message]: each is refused on every broker before anything is written. */
 const BAD_OPTIONS: [string, unknown, string][] = [
@@ -137,7 +137,7 @@ const BAD_OPTIONS: [string, unknown, string][] = [
   ['queue a number', { queue: 1 }, 'enqueue option queue must be a non-empty string, got 1'],
   ['queue unknown', { queue: 'nowhere' }, 'enqueue option queue names unknown queue "nowhere" (queues: main)'],
   ['a misspelled option', { delayMs: 1000 }, `unknown enqueue option "delayMs" ${KNOWN}`],
-  ['an option of the roadmap', { uniqueKey: 'x' }, `unknown enqueue option "uniqueKey" ${KNOWN}`],
+  ['an option taskq does not have', { priority: 1 }, `unknown enqueue option "priority" ${KNOWN}`],
 ];
 
 /** [what, a task, the error's message]: a bad static default of the task's class, or bad meta of the task. */

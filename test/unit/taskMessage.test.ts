@@ -152,3 +152,22 @@ describe('peekTaskId', () => {
     expect(peekTaskId('{"id":"with\\"quote"}')).toBeNull();
   });
 });
+
+describe('decodeTaskMessage: prerequisites', () => {
+  test('keeps after, onPrerequisiteFailure and onlyOnPrerequisiteFailure', () => {
+    const message: TaskMessage = { ...valid(), after: ['a', 'b'], onPrerequisiteFailure: 'run', onlyOnPrerequisiteFailure: true };
+    expect(decodeTaskMessage(encodeTaskMessage(message))).toEqual(message);
+  });
+
+  test.each<[string, Record<string, unknown>, string]>([
+    ['an empty after', { after: [] }, 'Message field "after" must be an array of 1 to 100 task ids'],
+    ['after with a non-string id', { after: ['a', 7] }, 'Message field "after" must be an array of 1 to 100 task ids'],
+    ['after with too long an id', { after: ['x'.repeat(65)] }, 'Message field "after" must be an array of 1 to 100 task ids'],
+    ['after of 101 ids', { after: Array.from({ length: 101 }, (_, i) => `t${i}`) }, 'Message field "after" must be an array of 1 to 100 task ids'],
+    ['after as a string', { after: 'a' }, 'Message field "after" must be an array of 1 to 100 task ids'],
+    ['an unknown onPrerequisiteFailure', { after: ['a'], onPrerequisiteFailure: 'retry' }, 'Message field "onPrerequisiteFailure" must be "cancel" or "fail" or "run"'],
+    ['onlyOnPrerequisiteFailure false', { after: ['a'], onlyOnPrerequisiteFailure: false }, 'Message field "onlyOnPrerequisiteFailure" must be true when present'],
+  ])('rejects %s', (_what, changes, message) => {
+    expect(() => decodeTaskMessage(bodyWith(changes))).toThrow(new MalformedMessageError(message));
+  });
+});
