@@ -8,6 +8,7 @@ export { Queue } from './queue';
 export { QueueDispatcher, type QueueDispatcherOptions, type EnqueueOptions, type RerunOptions } from './queueDispatcher';
 export { outcomeOf, type RunOptions, type TaskOutcome } from './taskOutcome';
 export type { Batch, BatchOptions, BatchProgress } from './taskBatch';
+export type { BatchCounts } from './taskLog/taskLog';
 export type { ChainOptions, RunChainOptions } from './taskChain';
 export { BATCH_TASK_NAME, type BatchOutcomeJson, type BatchResultJson, type PrerequisiteFailureAction } from './prerequisites';
 export type { WaitForEndOptions } from './taskLog/taskEndWatcher';

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, TaskqError } from './errors';
 import { type EnqueueOptions, checkEnqueueOptions } from './enqueueOptions';
-import { BATCH_TASK_NAME, batchTaskIds } from './prerequisites';
+import { BATCH_TASK_NAME } from './prerequisites';
 import type { QueueDispatcher } from './queueDispatcher';
 import { Report } from './report';
 import type { AbstractTask } from './task';
-import type { TaskLogEntry } from './taskLog/taskLogEntry';
-import { TaskLogFilter } from './taskLog/taskLogFilter';
+import type { BatchCounts } from './taskLog/taskLog';
 import { type TaskOutcome, outcomeOf } from './taskOutcome';
-import { FINAL_STATUSES, TaskStatus } from './taskStatus';
+import { TaskStatus } from './taskStatus';
 
 export interface BatchOptions extends Omit<EnqueueOptions, 'after' | 'onPrerequisiteFailure' | 'transaction' | 'uniqueKey' | 'replace'> {
   /** Resolve once every task of the batch has ended, with their outcomes (see Batch.outcomes). */
@@ -34,16 +33,11 @@ export interface Batch<T extends AbstractTask<object> = AbstractTask<object>> {
   outcomes?: TaskOutcome[];
 }
 
-/** How far a batch has got, from its tasks' entries. */
-export interface BatchProgress {
+/** How far a batch has got: its entry's status and its tasks' counts (TaskLog.get's progress of a batch). */
+export interface BatchProgress extends BatchCounts {
   id: string;
   /** The batch entry's status: child_running until every task has ended, then completed or failed. */
   status: TaskStatus;
-  total: number;
-  /** Tasks that have ended (completed, failed, cancelled or archived). */
-  done: number;
-  completed: number;
-  failed: number;
 }
 
 /**
@@ -124,9 +118,7 @@ export async function enqueueBatch<T extends AbstractTask<object>>(dispatcher: Q
 
 /** A batch's progress, counted from its tasks' entries; null when `id` is not a batch in the log. */
 export async function batchProgress(dispatcher: QueueDispatcher, id: string): Promise<BatchProgress | null> {
-  const entry: TaskLogEntry | null = await dispatcher.taskLog.get(id);
+  const entry = await dispatcher.taskLog.get(id);
   if (!entry || entry.taskName !== BATCH_TASK_NAME) return null;
-  const counts = await dispatcher.taskLog.getStats(new TaskLogFilter().eq('parentId', id));
-  const done = FINAL_STATUSES.reduce((n, status) => n + counts[status], 0);
-  return { id, status: entry.status, total: batchTaskIds(entry).length, done, completed: counts.completed, failed: done - counts.completed };
+  return { id, status: entry.status, ...(entry.progress as unknown as BatchCounts) };
 }

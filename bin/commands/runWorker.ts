@@ -15,6 +15,8 @@ interface RunWorkerOptions {
   leaseMs?: number;
   json?: boolean;
   exitOnUncaught?: boolean;
+  /** false with --no-schedules. */
+  schedules?: boolean;
 }
 
 export function runWorkerCommand(program: Command): void {
@@ -27,6 +29,7 @@ export function runWorkerCommand(program: Command): void {
     .option('--prefetch <n>', 'messages held unstarted beyond the free slots (default 0)', nonNegativeInt('--prefetch'))
     .option('--lease-ms <ms>', 'how long a task stays ours without renewal; a crashed worker\'s tasks run again after it (default 30000)', positiveInt('--lease-ms'))
     .option('--json', 'print the final stats as JSON')
+    .option('--no-schedules', "do not enqueue the config's recurring tasks from this worker (others still do)")
     .option('--exit-on-uncaught', 'on an uncaught exception or unhandled rejection, stop gracefully then exit 1 (default: log it, fail its task when known, keep working)')
     .addHelpText(
       'after',
@@ -42,7 +45,7 @@ export function runWorkerCommand(program: Command): void {
         if (local.length > 0) {
           throw new ConfigError(`${local.map((q) => `queue "${q.name}"`).join(', ')} ${local.length > 1 ? 'keep their' : 'keeps its'} messages inside one process (${local[0].broker.type}): a worker started from the command line would never receive a task enqueued elsewhere. Use a broker other processes can reach (rds on a file or a server, sqs)`);
         }
-        const worker = new Worker(dispatcher, { queue: options.queue, limit: options.limit, concurrency: options.concurrency, prefetch: options.prefetch, leaseMs: options.leaseMs });
+        const worker = new Worker(dispatcher, { queue: options.queue, limit: options.limit, concurrency: options.concurrency, prefetch: options.prefetch, leaseMs: options.leaseMs, ...(options.schedules === false ? { schedules: [] } : {}) });
         const handlers = installWorkerProcessHandlers(worker, dispatcher.logger, { exitOnUncaught: options.exitOnUncaught });
         const removeSignals = installWorkerSignals(worker, dispatcher.logger, (code) => {
           handlers.allowExit();

@@ -13,6 +13,15 @@ import { TaskLogFilter } from './taskLogFilter';
 
 export type TaskLogStats = Record<TaskStatus, number> & { total: number };
 
+/** A batch's tasks: how many it was given, how many ended, and of those how many completed. */
+export interface BatchCounts {
+  total: number;
+  /** Ended: completed, failed, cancelled or archived. */
+  done: number;
+  completed: number;
+  failed: number;
+}
+
 /** The slowest poll of a wait whose broker announces ends: a safety net for a lost notification. */
 const NOTIFIED_POLL_MS = 2_000;
 
@@ -41,8 +50,21 @@ export class TaskLog {
     return this.broker.addIfMissing(entries);
   }
 
-  get(id: string): Promise<TaskLogEntry | null> {
-    return this.broker.get(id);
+  /**
+   * One entry. A batch's entry (BATCH_TASK_NAME) shows how far its tasks have got as its
+   * `progress`, counted now from their entries: `{ total, done, completed, failed }`.
+   */
+  async get(id: string): Promise<TaskLogEntry | null> {
+    const entry = await this.broker.get(id);
+    if (entry?.taskName === BATCH_TASK_NAME) entry.progress = { ...(await this.countBatch(entry)) };
+    return entry;
+  }
+
+  private async countBatch(batch: TaskLogEntry): Promise<BatchCounts> {
+    const counts = await this.broker.countByStatus(new TaskLogFilter().eq('parentId', batch.id));
+    const done = FINAL_STATUSES.reduce((n, status) => n + (counts[status] ?? 0), 0);
+    const completed = counts.completed ?? 0;
+    return { total: batchTaskIds(batch).length, done, completed, failed: done - completed };
   }
 
   /**

@@ -86,4 +86,22 @@ describe('schedules in the config', () => {
       project.remove();
     }
   });
+
+  test('run-worker --no-schedules runs tasks but enqueues no tick', async () => {
+    const project = await CliProject.initialized(config([{ name: 'every-second', cron: '* * * * * *', task: 'Hello', params: { name: 'tick' } }]));
+    try {
+      const worker = project.spawn(['run-worker', '--no-schedules', '--log-level=warn']);
+      const hello = await project.enqueue('Hello', { name: 'plain' });
+      await until(() => existsSync(project.runsFile) && readFileSync(project.runsFile, 'utf8').includes(hello), 20_000, 'the plain task');
+      // Past two ticks: none is enqueued by this worker.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      worker.kill('SIGTERM');
+      await new Promise((resolve) => worker.on('close', resolve));
+      expect(readFileSync(project.runsFile, 'utf8').split('\n').filter(Boolean)).toEqual([hello]);
+      const [info] = await project.json<Array<{ lastTick: unknown }>>(['schedules']);
+      expect(info.lastTick).toBeNull();
+    } finally {
+      project.remove();
+    }
+  });
 });

@@ -236,6 +236,8 @@ export function describeTaskFlows(name: string, make: () => Promise<BrokerUnderT
         expect(progress).toEqual({ id: batch.id, status: TaskStatus.Failed, total: 100, done: 100, completed: 95, failed: 5 });
         const parent = await dispatcher.taskLog.get(batch.id);
         expect(parent).toMatchObject({ taskName: 'taskq:batch', status: TaskStatus.Failed, label: 'Batch of 100 tasks', report: { message: '5 child task(s) did not complete' } });
+        // The batch's entry shows n of m done.
+        expect(parent?.progress).toEqual({ total: 100, done: 100, completed: 95, failed: 5 });
         expect(await dispatcher.taskLog.count(new TaskLogFilter().eq('parentId', batch.id))).toBe(100);
       });
 
@@ -250,6 +252,7 @@ export function describeTaskFlows(name: string, make: () => Promise<BrokerUnderT
           return ended([batch.id, onComplete.id, onFailure.id]);
         });
         expect(batchEntry).toMatchObject({ status: TaskStatus.Completed, label: 'nightly' });
+        expect((await dispatcher.taskLog.get(batchEntry.id))?.progress).toEqual({ total: 3, done: 3, completed: 3, failed: 0 });
         expect(complete.status).toBe(TaskStatus.Completed);
         expect(failure).toMatchObject({ status: TaskStatus.Cancelled, attempts: 0 });
         expect(failure.report?.message).toBe(`Not needed: ${batchEntry.id} (taskq:batch) completed`);
