@@ -3,6 +3,7 @@ import { DuplicateTaskIdError, TaskqError } from '../../src/errors';
 import type { NewTaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import type { TaskLogBroker } from '../../src/taskLog/taskLogBroker';
 import { RdsTaskLogBroker, isDeadlock, isDuplicateKey } from './rdsTaskLogBroker';
+import { retryDeadlocks } from './retryDeadlocks';
 import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
@@ -117,7 +118,7 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   async pushMany(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    await runStatements(this.db.exec, this.insertStatements(queue, messages));
+    await retryDeadlocks(() => runStatements(this.db.exec, this.insertStatements(queue, messages)));
   }
 
   /**
@@ -136,7 +137,7 @@ export class RdsQueueBroker implements QueueBroker {
         await this.db.exec.run(`WITH log_entries AS (${log.sql})${rest}`, [...log.bindings, ...message.bindings]);
         return true;
       }
-      await this.db.exec.batch([...logInserts, ...messageInserts]);
+      await retryDeadlocks(() => this.db.exec.batch([...logInserts, ...messageInserts]));
     } catch (error) {
       // A task id given twice: nothing was written (one transaction), and the error says which.
       throw await taskLog.explainInsertError(error, entries.map((e) => e.id));
@@ -349,3 +350,4 @@ export class RdsQueueBroker implements QueueBroker {
     await this.client.close();
   }
 }
+
