@@ -286,29 +286,46 @@ export class KnexExecutor implements SqlExecutor {
 
   async exclusive<T>(lock: string, work: (session: SqlSession) => Promise<T>): Promise<T> {
     try {
-      return await this.knex.transaction(async (trx) => {
-        const session: SqlSession = {
-          all: async <R>(sql: string, bindings: readonly SqlValue[] = []) => rowsOf<R>(this.dialect, await trx.raw(sql, bindings as Knex.RawBinding[])),
-          run: async (sql, bindings = []) => changesOf(this.dialect, await trx.raw(sql, bindings as Knex.RawBinding[])),
-        };
-        if (this.dialect === 'postgres') {
+      if (this.dialect === 'postgres') {
+        return await this.knex.transaction(async (trx) => {
           // Released by the transaction's end, whatever happens.
           await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [lock]);
-          return work(session);
-        }
-        // MySQL's named lock belongs to the connection (its DDL commits on its own): taken and
-        // given back around the work, on the transaction's one connection.
-        const [got] = await session.all<{ got: number | null }>('SELECT GET_LOCK(?, ?) AS got', [lock, MYSQL_LOCK_WAIT_S]);
-        if (Number(got?.got) !== 1) throw new TaskqError(`Another process held the lock ${lock} for ${MYSQL_LOCK_WAIT_S} s: try again`);
-        try {
-          return await work(session);
-        } finally {
-          await session.all('SELECT RELEASE_LOCK(?)', [lock]);
-        }
-      });
+          return work(this.sessionOf(trx));
+        });
+      }
+      return await this.mysqlExclusive(lock, work);
     } catch (error) {
       throw explained(error);
     }
+  }
+
+  /**
+   * MySQL's named lock belongs to the connection, not to the transaction: it is taken before the
+   * transaction begins and given back only after it has committed. Given back before the commit,
+   * the next process's reads would not yet see this one's writes (a limited claim counted the
+   * running tasks without the one just claimed, and overran the limit).
+   */
+  private async mysqlExclusive<T>(lock: string, work: (session: SqlSession) => Promise<T>): Promise<T> {
+    const client = this.knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(connection: unknown): Promise<unknown> };
+    const connection = await client.acquireConnection();
+    try {
+      const [got] = rowsOf<{ got: number | null }>(this.dialect, await this.knex.raw('SELECT GET_LOCK(?, ?) AS got', [lock, MYSQL_LOCK_WAIT_S]).connection(connection));
+      if (Number(got?.got) !== 1) throw new TaskqError(`Another process held the lock ${lock} for ${MYSQL_LOCK_WAIT_S} s: try again`);
+      try {
+        return await this.knex.transaction((trx) => work(this.sessionOf(trx)), { connection });
+      } finally {
+        await this.knex.raw('SELECT RELEASE_LOCK(?)', [lock]).connection(connection);
+      }
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  }
+
+  private sessionOf(trx: Knex.Transaction): SqlSession {
+    return {
+      all: async <R>(sql: string, bindings: readonly SqlValue[] = []) => rowsOf<R>(this.dialect, await trx.raw(sql, bindings as Knex.RawBinding[])),
+      run: async (sql, bindings = []) => changesOf(this.dialect, await trx.raw(sql, bindings as Knex.RawBinding[])),
+    };
   }
 
   async close(): Promise<void> {
