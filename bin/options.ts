@@ -33,3 +33,12 @@ export function url(flag: string) {
     return value;
   };
 }
+
+/** A comma-separated list of task ids, each non-empty (--after a,b). */
+export function idList(flag: string) {
+  return (value: string): string[] => {
+    const ids = value.split(',').map((id) => id.trim());
+    if (ids.some((id) => id === '')) throw new InvalidArgumentError(`${flag} must be task ids separated by commas, such as 8f1c…,90ab…`);
+    return ids;
+  };
+}

@@ -7,6 +7,11 @@ import { runWorkerCommand } from './commands/runWorker';
 import { taskLogCommand } from './commands/taskLog';
 import { tasksCommand } from './commands/tasks';
 import { schedulesCommand } from './commands/schedules';
+import { stopWorkerCommand } from './commands/stopWorker';
+import { workersCommand } from './commands/workers';
+import { queuesCommand } from './commands/queues';
+import { purgeCommand } from './commands/purge';
+import { serveCommand } from './commands/serve';
 import { exitWhenFlushed, watchStdout } from './output';
 
 // The AWS SDK warns on every SQS client under Node 20 (past its upstream support, as the README
@@ -28,6 +33,11 @@ function buildProgram(): Command {
   enqueueCommand(program);
   tasksCommand(program);
   schedulesCommand(program);
+  workersCommand(program);
+  stopWorkerCommand(program);
+  queuesCommand(program);
+  purgeCommand(program);
+  serveCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

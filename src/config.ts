@@ -15,6 +15,7 @@ import { type TaskClass, isTaskClass } from './task';
 import { assertValidName } from './taskRegistry';
 import { checkScheduleNames, scheduleSchema } from './schedules/schedule';
 import { declareSchedules } from './schedules/declaredSchedules';
+import { pruneSchedule, pruneSchema, pruneTaskFor } from './scheduledPrune';
 
 const receive = z.number().int().positive();
 const memoryBroker = z.object({ type: z.literal('memory'), sync: z.boolean().optional(), receive: receive.optional() }).strict();
@@ -41,6 +42,15 @@ const taskLogSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('memory'), maxEntries: z.number().int().positive().optional() }).strict(),
   z.object({ type: z.literal('rds'), connection: z.string().min(1).optional(), table: z.string().optional(), notify: z.boolean().optional() }).strict(),
 ]);
+
+/** A token of the HTTP API: its secret inline or, better, in an environment variable; an owner limits it to that owner's tasks. */
+const apiTokenSchema = z
+  .object({ token: z.string().min(1).optional(), tokenEnv: z.string().min(1).optional(), owner: z.string().min(1).optional() })
+  .strict()
+  .refine((t) => (t.token === undefined) !== (t.tokenEnv === undefined), 'give exactly one of token and tokenEnv');
+const apiSchema = z
+  .object({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65_535).optional(), tokens: z.array(apiTokenSchema).optional() })
+  .strict();
 
 const configSchema = z
   .object({
@@ -77,6 +87,10 @@ const configSchema = z
     stateFile: z.string().min(1).optional(),
     /** Recurring tasks, enqueued on their cron ticks by every worker (see Scheduler). */
     schedules: z.array(scheduleSchema).optional(),
+    /** Deletes the task log's ended entries older than `olderThan` on `cron`'s ticks (see scheduledPrune.ts). */
+    prune: pruneSchema.optional(),
+    /** `taskq serve`: where the HTTP API listens and the tokens it takes (docs/api.md). */
+    api: apiSchema.optional(),
   })
   .strict();
 
@@ -251,6 +265,8 @@ export async function createDispatcher(config: TaskqConfig, options: { logger?: 
     logger: options.logger,
   });
   for (const [entry, origin] of origins) dispatcher.registry.setOrigin(entry, origin);
-  if (checked.schedules) declareSchedules(dispatcher, checked.schedules, source);
+  if (checked.prune) dispatcher.registry.register(pruneTaskFor(taskLog));
+  const schedules = [...(checked.schedules ?? []), ...(checked.prune ? [pruneSchedule(checked.prune)] : [])];
+  if (schedules.length > 0) declareSchedules(dispatcher, schedules, source);
   return dispatcher;
 }

@@ -58,7 +58,7 @@ export async function sweepLostTasks(dispatcher: QueueDispatcher, options: LostT
         const report = JSON.stringify(Report.error(reason(entry), { queue: queue.name, lostStatus: entry.status }));
         if (!(await taskLog.changeStatus(entry.id, { from: [entry.status], to: TaskStatus.Failed, holder, finished: true, report }))) continue;
         failed.push(entry.id);
-        dispatcher.logger.warn(`task ${entry.id} (${entry.taskName}) failed as lost: ${reason(entry)}`, { taskId: entry.id, queue: queue.name });
+        dispatcher.logger.warn(`task ${entry.id} (${entry.taskName}) failed as lost: ${reason(entry)}`, { taskId: entry.id, taskName: entry.taskName, queue: queue.name });
         if (entry.parentId) await taskLog.settleParent(entry.parentId);
       }
     }
@@ -88,7 +88,7 @@ async function failDeadLettered(dispatcher: QueueDispatcher, queue: Queue, batch
     const report = JSON.stringify(Report.error(reason, { queue: queue.name, lostStatus: entry.status }));
     if (!(await taskLog.changeStatus(id, { from: [entry.status], to: TaskStatus.Failed, holder, finished: true, report }))) continue;
     failed.push(id);
-    dispatcher.logger.warn(`task ${id} (${entry.taskName}) failed: ${reason}`, { taskId: id, queue: queue.name });
+    dispatcher.logger.warn(`task ${id} (${entry.taskName}) failed: ${reason}`, { taskId: id, taskName: entry.taskName, queue: queue.name });
     if (entry.parentId) await taskLog.settleParent(entry.parentId);
   }
   return failed;

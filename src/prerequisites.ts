@@ -4,6 +4,7 @@ import type { TaskLog } from './taskLog/taskLog';
 import type { TaskLogEntry } from './taskLog/taskLogEntry';
 import { TaskLogFilter } from './taskLog/taskLogFilter';
 import { FINAL_STATUSES, TaskStatus } from './taskStatus';
+import { isCompleted } from './taskOutcome';
 
 /** What happens to a task when one of its prerequisites ended without completing. */
 export type PrerequisiteFailureAction = 'cancel' | 'fail' | 'run';
@@ -44,11 +45,6 @@ const LAST_LOOK_MS = 5_000;
  */
 export function nextLookMs(waitedMs: number): number {
   return Math.round(Math.min(LAST_LOOK_MS, Math.max(FIRST_LOOK_MS, waitedMs / 10)));
-}
-
-/** A completed entry (archived once completed counts as completed). */
-export function isCompleted(entry: TaskLogEntry): boolean {
-  return entry.status === TaskStatus.Completed || (entry.status === TaskStatus.Archived && entry.archivedFrom === TaskStatus.Completed);
 }
 
 /**

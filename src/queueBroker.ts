@@ -118,6 +118,13 @@ export interface QueueBroker {
   countLeased(queue: string): Promise<number>;
   /** Deletes every message of the queue; returns how many. */
   purge(queue: string): Promise<number>;
+  /**
+   * Optional: deletes the messages of these tasks from the queue, waiting, delayed or leased;
+   * returns how many. A worker holding one then acknowledges a message that is gone, which is
+   * no error. A broker that cannot look messages up by task (SQS) leaves it out: a purge by
+   * task name leaves their messages, and workers settle them unrun (their tasks are cancelled).
+   */
+  removeTasks?(queue: string, taskIds: readonly string[]): Promise<number>;
 
   /** What the broker is, for logs and for `initialize-queue` to persist. Never secrets. */
   describe(): BrokerDescription;

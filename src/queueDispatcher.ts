@@ -18,6 +18,7 @@ import { type RunOptions, type TaskOutcome, awaitEnd, checkRunOptions, outcomeOf
 import { type Batch, type BatchOptions, type BatchProgress, batchProgress, enqueueBatch } from './taskBatch';
 import { type ChainOptions, type RunChainOptions, enqueueChain, runChain } from './taskChain';
 import { TaskFolder } from './taskFolder';
+import { type PurgeOptions, type PurgeResult, type QueueDepth, purgeQueue, queueDepths } from './queueMaintenance';
 import { type ClaimLimits, checkMaxConcurrent } from './taskLimits';
 import { TaskRegistry } from './taskRegistry';
 import { validateParams } from './paramsSchema';
@@ -26,6 +27,7 @@ import { type DeliveryOutcome, type PreparedDelivery, TaskRunner, entryOf } from
 import { type UniqueEnqueueResult, type UniqueOutcome, publishUnique } from './uniqueTasks';
 import type { AbstractTask, TaskClass } from './task';
 import { FINAL_STATUSES, TaskStatus } from './taskStatus';
+import type { WorkerEventEmitter } from './workerEvents';
 
 export interface QueueDispatcherOptions {
   queues: Queue[];
@@ -65,7 +67,8 @@ export interface RerunOptions {
 /** The statuses `rerun` publishes a task again from. */
 const RERUNNABLE: readonly TaskStatus[] = [TaskStatus.Failed, TaskStatus.Cancelled];
 
-type EnqueueListener = (queue: string) => void;
+/** Hears a publish: the queue's name and the names of the tasks published (one each). */
+type EnqueueListener = (queue: string, taskNames: readonly string[]) => void;
 
 interface Prepared {
   task: AbstractTask<object>;
@@ -131,15 +134,13 @@ export class QueueDispatcher {
     if (options.tasks !== undefined || options.tasksDir !== undefined) {
       // A typo in an association would route that task to the default queue without a word.
       for (const task of Object.keys(this.associations)) {
-        if (!this.registry.knows(task) && !this.registry.taskFolder?.fileFor(task)) throw new ConfigError(`associations.${task}: no registered task or callback is named "${task}" (registered: ${this.registry.names().join(', ') || 'none'})`);
+        this.registry.requireKnown(task, `associations.${task}`);
       }
     }
     this.maxConcurrent = { ...(options.maxConcurrent ?? {}) };
     for (const [task, max] of Object.entries(this.maxConcurrent)) {
       checkMaxConcurrent(max, `maxConcurrent.${task}`);
-      if ((options.tasks !== undefined || options.tasksDir !== undefined) && !this.registry.knows(task) && !this.registry.taskFolder?.fileFor(task)) {
-        throw new ConfigError(`maxConcurrent.${task}: no registered task or callback is named "${task}" (registered: ${this.registry.names().join(', ') || 'none'})`);
-      }
+      if (options.tasks !== undefined || options.tasksDir !== undefined) this.registry.requireKnown(task, `maxConcurrent.${task}`);
     }
     this.logger = options.logger ?? createLogger();
     const strategy = options.strategy ?? 'weighted';
@@ -351,7 +352,7 @@ export class QueueDispatcher {
     });
     this.uniqueOutcomes.set(task, outcome);
     task.markEnqueued();
-    if (outcome !== 'existing' && !queue.isSync()) for (const listener of this.listeners) listener(queue.name);
+    if (outcome !== 'existing') for (const listener of this.listeners) listener(queue.name, [task.logName]);
   }
 
   /**
@@ -396,6 +397,7 @@ export class QueueDispatcher {
         // As TAO's sync queue: the task object itself runs, nothing is encoded or decoded.
         await this.runNow(queue, message.id, '', { message, task });
       }
+      this.notifyEnqueued(queue, items);
       return;
     }
     const messages = items.map(({ task, message }) => ({ taskId: task.id, body: encodeTaskMessage(message), runAt, groupId: groupId ?? groupIdOf(task) }));
@@ -418,7 +420,13 @@ export class QueueDispatcher {
       }
     }
     for (const { task } of items) task.markEnqueued();
-    for (const listener of this.listeners) listener(queue.name);
+    this.notifyEnqueued(queue, items);
+  }
+
+  private notifyEnqueued(queue: Queue, items: readonly Prepared[]): void {
+    if (this.listeners.size === 0) return;
+    const names = items.map(({ task }) => task.logName);
+    for (const listener of this.listeners) listener(queue.name, names);
   }
 
   /**
@@ -461,7 +469,7 @@ export class QueueDispatcher {
       if (!now) throw new TaskNotFoundError(id);
       throw new TaskRerunError(id, now.status, `Task ${id} is ${now.status}: only a failed or cancelled task can be run again (it was ${from} when read, and changed meanwhile)`);
     }
-    if (warning) this.logger.warn(warning, { taskId: id, task: entry.taskName, queue: queue.name });
+    if (warning) this.logger.warn(warning, { taskId: id, taskName: entry.taskName, queue: queue.name });
     // A task that had a parent: nothing special here. While this rerun waits or runs, a parent
     // still child_running counts it as unfinished; when it ends, the runner calls settleParent as
     // for any child, which leaves a parent that already ended (completed, failed, cancelled,
@@ -498,7 +506,7 @@ export class QueueDispatcher {
       throw error;
     }
     task.markEnqueued();
-    for (const listener of this.listeners) listener(queue.name);
+    for (const listener of this.listeners) listener(queue.name, [task.logName]);
     return task;
   }
 
@@ -563,7 +571,20 @@ export class QueueDispatcher {
     return { task, queue, message, warning };
   }
 
-  /** Calls `listener` with the queue's name after tasks were pushed to it from this process. */
+  /** Every queue's messages and its waiting and running tasks (per task name too), in config order. */
+  queueDepths(): Promise<QueueDepth[]> {
+    return queueDepths(this.getQueues(), this.taskLog);
+  }
+
+  /** Cancels the queue's waiting tasks (of one name, if given) and removes their messages: see purgeQueue. */
+  async purge(queue: string, options: PurgeOptions = {}): Promise<PurgeResult> {
+    return purgeQueue(this.getQueue(queue), this.taskLog, options);
+  }
+
+  /**
+   * Calls `listener` with the queue's name and the tasks' names after tasks were published to it
+   * from this process (run, on a sync queue), reruns included; not for a caller's transaction.
+   */
   onEnqueued(listener: EnqueueListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -646,7 +667,7 @@ export class QueueDispatcher {
   }
 
   /** @internal a runner bound to this dispatcher's registry, log and enqueue. */
-  createRunner(workerId: string, leaseMs: number, logger: Logger = this.logger, unknownTaskGraceMs = 0): TaskRunner {
+  createRunner(workerId: string, leaseMs: number, logger: Logger = this.logger, unknownTaskGraceMs = 0, events?: WorkerEventEmitter): TaskRunner {
     return new TaskRunner({
       registry: this.registry,
       taskLog: this.taskLog,
@@ -654,6 +675,7 @@ export class QueueDispatcher {
       workerId,
       leaseMs,
       unknownTaskGraceMs,
+      events,
       claimLimits: (queue, task) => this.claimLimitsFor(queue, task),
       enqueueChild: (parent, child, label) => {
         child.parentId = parent.id;

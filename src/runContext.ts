@@ -5,6 +5,8 @@ import type { AbstractTask, TaskContext } from './task';
 export interface RunContextDeps {
   logger: Logger;
   progress(taskId: string, attempt: number, value: JsonValue): Promise<void>;
+  /** Hears progress once it is written (a worker's `progress` event). */
+  progressed?(task: AbstractTask<object>, value: JsonValue): void;
   enqueueChild(parent: AbstractTask<object>, child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>>;
 }
 
@@ -30,9 +32,13 @@ export class RunContext implements TaskContext {
     return this.task.id;
   }
 
+  get taskName(): string {
+    return this.task.logName;
+  }
+
   /** The worker's logger, with this task's id and name on every line. */
   get logger(): Logger {
-    this.taskLogger ??= withFields(this.deps.logger, { taskId: this.task.id, task: this.task.logName });
+    this.taskLogger ??= withFields(this.deps.logger, { taskId: this.task.id, taskName: this.task.logName });
     return this.taskLogger;
   }
 
@@ -55,7 +61,9 @@ export class RunContext implements TaskContext {
   }
 
   progress(value: JsonValue): Promise<void> {
-    return this.deps.progress(this.task.id, this.attempt, value);
+    const written = this.deps.progress(this.task.id, this.attempt, value);
+    const { progressed } = this.deps;
+    return progressed ? written.then(() => progressed(this.task, value)) : written;
   }
 
   enqueueChild(child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>> {

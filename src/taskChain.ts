@@ -1,6 +1,6 @@
 import { ConfigError, TaskStateError, TaskWaitTimeoutError } from './errors';
 import type { EnqueueOptions } from './enqueueOptions';
-import { isCompleted } from './prerequisites';
+import { isCompleted } from './taskOutcome';
 import type { QueueDispatcher } from './queueDispatcher';
 import type { AbstractTask } from './task';
 import { TaskLogFilter } from './taskLog/taskLogFilter';

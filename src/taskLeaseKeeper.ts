@@ -128,7 +128,7 @@ export class TaskLeaseKeeper {
     for (const lease of this.held) {
       if (!lease.dropped && lease.heldUntil < now && !lease.ctx.aborted) {
         const id = lease.taskId;
-        this.logger.error(`task ${id}: its lease could not be renewed in time; the run is aborted, as another worker may take the task over`, { taskId: id, workerId: this.workerId });
+        this.logger.error(`task ${id}: its lease could not be renewed in time; the run is aborted, as another worker may take the task over`, { taskId: id, taskName: lease.ctx.taskName, workerId: this.workerId });
         lease.ctx.abort(new LeaseLostError(`Task ${id}: its lease could not be renewed before it ran out`));
       }
     }

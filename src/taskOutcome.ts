@@ -13,10 +13,14 @@ export type TaskOutcome<R = JsonValue | undefined> =
   | { taskId: string; ok: true; result: R }
   | { taskId: string; ok: false; error: TaskRunError };
 
+/** A completed entry (archived once completed counts as completed). */
+export function isCompleted(entry: TaskLogEntry): boolean {
+  return entry.status === TaskStatus.Completed || (entry.status === TaskStatus.Archived && entry.archivedFrom === TaskStatus.Completed);
+}
+
 /** The outcome of a final entry: completed (or archived once completed) is a result, else an error. */
 export function outcomeOf<R = JsonValue | undefined>(entry: TaskLogEntry): TaskOutcome<R> {
-  const completed = entry.status === TaskStatus.Completed || (entry.status === TaskStatus.Archived && entry.archivedFrom === TaskStatus.Completed);
-  if (completed) return { taskId: entry.id, ok: true, result: entry.report?.data as R };
+  if (isCompleted(entry)) return { taskId: entry.id, ok: true, result: entry.report?.data as R };
   return { taskId: entry.id, ok: false, error: new TaskRunError(entry.id, entry.taskName, entry.status, entry.report) };
 }
 

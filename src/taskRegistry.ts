@@ -97,6 +97,15 @@ export class TaskRegistry {
     return this.tasks.has(key) || this.callbacks.has(key);
   }
 
+  /**
+   * Checks a name the config refers to (an association, a limit, a schedule's task): registered,
+   * or with a file in the task folder (loaded only when a task of it runs). `where` names the option.
+   */
+  requireKnown(name: string, where: string): void {
+    if (this.knows(name) || this.folder?.fileFor(name)) return;
+    throw new ConfigError(`${where}: no registered task or callback is named "${name}" (registered: ${this.names().join(', ') || 'none'})`);
+  }
+
   get(name: string): TaskClass {
     const cls = this.tasks.get(name);
     if (!cls) throw new UnknownTaskError(name, this.names());

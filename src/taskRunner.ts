@@ -17,6 +17,7 @@ import { RunState, tracingRuns } from './runTracing';
 import { type AbstractTask, type TaskClass, type TaskResult, backoffDelay } from './task';
 import { PENDING_STATUSES, TaskStatus } from './taskStatus';
 import { TaskLeaseKeeper } from './taskLeaseKeeper';
+import { type WorkerEventEmitter, type WorkerEvents, emitWorkerEvent } from './workerEvents';
 
 /** What the runner does with the message once it is done with it. */
 export interface MessageHandle {
@@ -66,6 +67,8 @@ export interface TaskRunnerOptions {
   claimLimits?(queue: Queue, task: AbstractTask<object>): ClaimLimits | undefined;
   /** Enqueues a child of a running task (the dispatcher's enqueue). */
   enqueueChild(parent: AbstractTask<object>, child: AbstractTask<object>, label?: string): Promise<AbstractTask<object>>;
+  /** Hears what happens to the runs (a Worker's events); the sync queue's runner has none. */
+  events?: WorkerEventEmitter;
 }
 
 /** A message the caller has already decoded and turned into a task (the sync queue's path). */
@@ -96,6 +99,7 @@ export class TaskRunner {
       logger: options.logger,
       // Under this run's claim: a run that lost its task writes nothing (the fencing token).
       progress: (taskId, attempt, value) => options.taskLog.setProgress(taskId, { workerId: options.workerId, attempt }, value),
+      progressed: options.events && ((task, value) => this.emit('progress', () => ({ taskId: task.id, taskName: task.logName, progress: value }))),
       enqueueChild: options.enqueueChild,
     };
   }
@@ -185,6 +189,7 @@ export class TaskRunner {
       await handle.acknowledge();
       return 'not-runnable';
     }
+    if (claim.stalls > 0) this.emit('stalled', () => ({ taskId: task.id, taskName: task.logName, queue: queue.name, stalls: claim.stalls }));
     const maxStalls = (task.constructor as TaskClass).maxStalls ?? 1;
     if (claim.stalls > maxStalls) return this.giveUp(queue, task, claim.attempt, claim.stalls, maxStalls, handle);
     return this.run(queue, task, decoded, claim.attempt, claim.stalls, requestedAt, handle);
@@ -223,8 +228,10 @@ export class TaskRunner {
     if (!ended) return 'not-runnable';
     if (task.parentId) await taskLog.settleParent(task.parentId);
     const level = decision.status === TaskStatus.Failed ? 'error' : 'warn';
-    logger[level](`${task.logName} ${task.id} ${decision.status}: ${decision.report.message}`, { taskId: task.id, task: task.logName, status: decision.status, queue: queue.name });
-    return decision.status === TaskStatus.Failed ? 'failed' : 'not-runnable';
+    logger[level](`${task.logName} ${task.id} ${decision.status}: ${decision.report.message}`, { taskId: task.id, taskName: task.logName, status: decision.status, queue: queue.name });
+    if (decision.status !== TaskStatus.Failed) return 'not-runnable';
+    this.emitEnd('failed', queue.name, task.id, task.logName, 0, 0, decision.report);
+    return 'failed';
   }
 
   /**
@@ -259,7 +266,8 @@ export class TaskRunner {
     }
     await handle.acknowledge();
     if (task.parentId) await taskLog.settleParent(task.parentId);
-    logger.error(`${task.logName} ${task.id} failed: ${report.message}`, { taskId: task.id, task: task.logName, status: 'failed', attempt, queue: queue.name });
+    logger.error(`${task.logName} ${task.id} failed: ${report.message}`, { taskId: task.id, taskName: task.logName, status: 'failed', attempt, queue: queue.name });
+    this.emitEnd('failed', queue.name, task.id, task.logName, attempt, 0, report);
     return 'failed';
   }
 
@@ -267,6 +275,7 @@ export class TaskRunner {
     const started = performance.now();
     const ctx = new RunContext(task, attempt, message.previousResult, this.contextDeps);
     const lease = this.leases.hold(task.id, attempt, ctx, claimedAt);
+    this.emit('active', () => ({ taskId: task.id, taskName: task.logName, queue: queue.name, attempt }));
 
     let report: Report;
     let failed: boolean;
@@ -323,10 +332,11 @@ export class TaskRunner {
     }
 
     const ms = Math.round(performance.now() - started);
-    const done = (status: DeliveryOutcome): DeliveryOutcome => {
+    const done = (status: DeliveryOutcome, delayMs?: number): DeliveryOutcome => {
       if (logger.isLevelEnabled?.('info') !== false) {
-        logger.info(`${task.logName} ${task.id} ${status} in ${ms} ms`, { taskId: task.id, task: task.logName, status, ms, attempt, queue: queue.name });
+        logger.info(`${task.logName} ${task.id} ${status} in ${ms} ms`, { taskId: task.id, taskName: task.logName, status, ms, attempt, queue: queue.name });
       }
+      this.emitEnd(status, queue.name, task.id, task.logName, attempt, ms, report, delayMs);
       return status;
     };
 
@@ -358,8 +368,9 @@ export class TaskRunner {
         await handle.release(0);
         return done('lost-lease');
       }
-      await handle.release(backoffDelay(message.backoff ?? cls.backoff, attempt - stalls));
-      return done('retry');
+      const delayMs = backoffDelay(message.backoff ?? cls.backoff, attempt - stalls);
+      await handle.release(delayMs);
+      return done('retry', delayMs);
     }
 
     const to = failed ? TaskStatus.Failed : ctx.children > 0 ? TaskStatus.ChildRunning : TaskStatus.Completed;
@@ -407,7 +418,7 @@ export class TaskRunner {
     if (left > 0 && message.receiveCount < UNKNOWN_TASK_MAX_RECEIVES) {
       this.options.logger.warn(
         `${error.message}. Left on queue ${queue.name} for a worker that knows it; it fails at ${new Date(deadline).toISOString()} if none runs it by then`,
-        { taskId: decoded.id, task: decoded.name, queue: queue.name },
+        { taskId: decoded.id, taskName: decoded.name, queue: queue.name },
       );
       await handle.release(Math.min(UNKNOWN_TASK_RETRY_MS, left));
       return 'deferred';
@@ -422,8 +433,25 @@ export class TaskRunner {
       report.toJSON(),
     );
     await handle.acknowledge();
-    this.options.logger.error(`${taskName} ${id} failed: ${report.message}`, { taskId: id, task: taskName, status: 'failed', queue: queue.name });
+    this.options.logger.error(`${taskName} ${id} failed: ${report.message}`, { taskId: id, taskName, status: 'failed', queue: queue.name });
+    this.emitEnd('failed', queue.name, id, taskName, 0, 0, report);
     return 'failed';
+  }
+
+  /** Emits a worker event to its listeners, if any (see emitWorkerEvent). */
+  private emit<K extends keyof WorkerEvents>(event: K, payload: () => WorkerEvents[K][0]): void {
+    emitWorkerEvent(this.options.events, this.options.logger, event, () => [payload()] as WorkerEvents[K]);
+  }
+
+  /** Emits the event of how a run ended: completed, failed or retrying (other outcomes have none). */
+  private emitEnd(outcome: DeliveryOutcome, queue: string, taskId: string, taskName: string, attempt: number, durationMs: number, report: Report, delayMs?: number): void {
+    if (outcome === 'completed' || outcome === 'child_running') {
+      this.emit('completed', () => ({ taskId, taskName, queue, attempt, durationMs, ...(report.data === undefined ? {} : { result: report.data }) }));
+    } else if (outcome === 'failed') {
+      this.emit('failed', () => ({ taskId, taskName, queue, attempt, durationMs, error: report.message }));
+    } else if (outcome === 'retry') {
+      this.emit('retrying', () => ({ taskId, taskName, queue, attempt, durationMs, ...(delayMs === undefined ? {} : { delayMs }), error: report.message }));
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { DueTimes } from './dueTimes';
@@ -11,6 +12,9 @@ import type { DeliveryOutcome, TaskRunner } from './taskRunner';
 import type { ScheduleDefinition } from './schedules/schedule';
 import type { Scheduler } from './schedules/scheduler';
 import { schedulerFor } from './schedules/declaredSchedules';
+import { type WorkerEvents, emitWorkerEvent } from './workerEvents';
+import { DEFAULT_HEARTBEAT_MS } from './taskLog/taskLog';
+import { HeartbeatWriter, MIN_HEARTBEAT_MS } from './workerHeartbeat';
 
 export interface WorkerOptions {
   /** Consume only this queue; else every queue, in the dispatcher's strategy order. */
@@ -40,6 +44,11 @@ export interface WorkerOptions {
   /** Idle back-off: waits after an empty poll grow with the idle time, from idleMinMs to idleMaxMs. */
   idleMinMs?: number;
   idleMaxMs?: number;
+  /**
+   * How often the worker writes its heartbeat to the task log (`taskq workers`; >= 100 ms,
+   * default 10 s): it counts as alive while seen within three of these.
+   */
+  heartbeatMs?: number;
   logger?: Logger;
   workerId?: string;
   /**
@@ -87,9 +96,10 @@ const RELEASED: ReadonlySet<DeliveryOutcome> = new Set(['retry', 'busy', 'deferr
 
 /**
  * Consumes one queue or all of them: receives under a lease, runs up to `concurrency` tasks at a
- * time through the TaskRunner, renews leases while they run, and backs off when idle.
+ * time through the TaskRunner, renews leases while they run, and backs off when idle. An event
+ * emitter of its runs (WorkerEvents: `active`, `completed`, `failed`, ...).
  */
-export class Worker {
+export class Worker extends EventEmitter<WorkerEvents> {
   readonly id: string;
   readonly stats: WorkerStats = { processed: 0, completed: 0, failed: 0, retried: 0 };
   private readonly queues: Queue[];
@@ -122,11 +132,16 @@ export class Worker {
   private receiveFailures = 0;
   private finished?: Promise<WorkerStats>;
   private readonly scheduler?: Scheduler;
+  /** A receive found messages since the last `drained` event. */
+  private foundWork = false;
+  /** The worker's row in the task log's workers table (its heartbeat). */
+  private readonly heartbeats: HeartbeatWriter;
 
   constructor(
     private readonly dispatcher: QueueDispatcher,
     options: WorkerOptions = {},
   ) {
+    super();
     const atLeast = (min: number, integer: boolean) => (name: string, value: number | undefined, fallback: number): number => {
       const v = value ?? fallback;
       if (!(integer ? Number.isInteger(v) : Number.isFinite(v)) || v < min) throw new ConfigError(`Worker option ${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${String(value)}`);
@@ -150,9 +165,11 @@ export class Worker {
     }
     this.logger = options.logger ?? dispatcher.logger;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger, nonNegative('unknownTaskGraceMs', options.unknownTaskGraceMs, 5 * 60_000));
+    this.runner = dispatcher.createRunner(this.id, this.leaseMs, this.logger, nonNegative('unknownTaskGraceMs', options.unknownTaskGraceMs, 5 * 60_000), this);
     this.lostTaskAfterMs = nonNegative('lostTaskAfterMs', options.lostTaskAfterMs, 3_600_000);
     this.scheduler = schedulerFor(dispatcher, options.schedules, this.logger);
+    const heartbeatMs = atLeast(MIN_HEARTBEAT_MS, true)('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS);
+    this.heartbeats = new HeartbeatWriter(dispatcher.taskLog, this, this.queues.map((q) => q.name), heartbeatMs, this.logger);
   }
 
   get status(): WorkerState {
@@ -168,6 +185,7 @@ export class Worker {
   /** Stops receiving, lets running tasks finish, gives back unstarted ones. */
   stop(): Promise<WorkerStats> {
     if (this.state !== 'stopped') this.state = 'stopping';
+    void this.heartbeats.beat();
     this.poll?.abort();
     this.wake();
     return this.finished ?? Promise.resolve(this.stats);
@@ -178,6 +196,7 @@ export class Worker {
     if (this.state === 'running') {
       this.state = 'paused';
       this.logger.info('worker paused', { workerId: this.id });
+      void this.heartbeats.beat();
       this.poll?.abort();
       this.wake();
     }
@@ -187,6 +206,7 @@ export class Worker {
     if (this.state === 'paused') {
       this.state = 'running';
       this.logger.info('worker resumed', { workerId: this.id });
+      void this.heartbeats.beat();
       this.wake();
     }
   }
@@ -209,6 +229,7 @@ export class Worker {
     const due = new DueTimes(() => this.wake());
     const unlisten = await this.listen(due);
     this.logger.info('worker started', { workerId: this.id, queues: this.queues.map((q) => q.name), concurrency: this.concurrency, limit: this.limit ?? null });
+    this.heartbeats.start();
     let lastWorkAt = Date.now();
     // A broker that waits for messages itself (SQS long polling) needs no back-off on top.
     const longPoll = this.queues.length === 1 && this.queues[0].broker.longPolls === true;
@@ -233,6 +254,7 @@ export class Worker {
             this.receiveFailures++;
             const retryMs = Math.min(RECEIVE_RETRY_MAX_MS, RECEIVE_RETRY_FIRST_MS * 2 ** (this.receiveFailures - 1));
             this.logger.error(`${this.receiveErrors.join('; ')}; failure ${this.receiveFailures} in a row, trying again in ${retryMs} ms`, { workerId: this.id, retryMs });
+            this.reportError(new Error(this.receiveErrors.join('; ')));
             if (received.length === 0) {
               await this.sleep(retryMs);
               continue;
@@ -242,6 +264,10 @@ export class Worker {
             this.receiveFailures = 0;
           }
           if (received.length === 0) {
+            if (this.foundWork) {
+              this.foundWork = false;
+              emitWorkerEvent(this, this.logger, 'drained', () => []);
+            }
             if (longPoll) continue;
             // Back off with the time since work was last found: a quarter of it, within
             // [idleMinMs, idleMaxMs]. A queue that had work a moment ago is polled again soon,
@@ -251,6 +277,7 @@ export class Worker {
             continue;
           }
           lastWorkAt = Date.now();
+          this.foundWork = true;
         }
         let blocked = false;
         while (this.buffer.length > 0 && this.busySlots() < this.concurrency && this.state === 'running') {
@@ -280,6 +307,7 @@ export class Worker {
       due.clear();
       await Promise.allSettled(unlisten.map((stop) => stop()));
       this.state = 'stopped';
+      await this.heartbeats.stop();
       this.logger.info('worker stopped', { workerId: this.id, ...this.stats });
     }
     return this.stats;
@@ -414,6 +442,7 @@ export class Worker {
           // message is delivered again, so nothing is lost.
           // The real cause goes in the log here: the task log could not take it.
           this.logger.error(`task ${message.taskId ?? '(unknown id)'}: its delivery failed, its result (if it ran) could not be recorded; it runs again once its lease ends: ${(error as Error).message}`, { queue: queue.name, messageId: message.id, taskId: message.taskId, cause: (error as Error).message });
+          this.reportError(error);
         },
       )
       .finally(() => {
@@ -520,6 +549,7 @@ export class Worker {
           await queue.broker.extendLease(queue.name, messages, this.leaseMs);
         } catch (error) {
           this.logger.warn(`message lease renewal on queue ${queue.name} failed: ${(error as Error).message}`, { workerId: this.id, queue: queue.name });
+          this.reportError(error);
         }
       }),
     );
@@ -533,9 +563,18 @@ export class Worker {
       await sweepLostTasks(this.dispatcher, { olderThanMs: this.lostTaskAfterMs, queues: this.queues.map((q) => q.name) });
     } catch (error) {
       this.logger.warn(`lost-task sweep failed: ${(error as Error).message}`, { workerId: this.id });
+      this.reportError(error);
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /**
+   * The `error` event of a failure the worker logged and goes on from. Only to listeners: node's
+   * EventEmitter throws an `error` nobody listens to, and a worker nobody watches must not crash.
+   */
+  private reportError(error: unknown): void {
+    emitWorkerEvent(this, this.logger, 'error', () => [error instanceof Error ? error : new Error(String(error))]);
   }
 
   /** Ends the current sleep, or the next one if none is under way (so no wake-up is lost). */

@@ -63,7 +63,7 @@ export function installWorkerProcessHandlers(worker: Worker, logger: Logger, opt
     const fields: LogFields = { fault: kind, error: message, stack: error instanceof Error ? error.stack : undefined, workerId: worker.id };
     let what = 'it could not be traced to a task';
     if (run) {
-      Object.assign(fields, { taskId: run.taskId, task: run.taskName, attempt: run.attempt, queue: run.queue });
+      Object.assign(fields, { taskId: run.taskId, taskName: run.taskName, attempt: run.attempt, queue: run.queue });
       const failed = run.fail(new TaskFaultError(`Task failed: ${kind} in its background code: ${message}`, error));
       what = failed ? `task ${run.taskName} ${run.taskId} fails` : `from task ${run.taskName} ${run.taskId}, whose run had already ended`;
     }
@@ -86,7 +86,7 @@ export function installWorkerProcessHandlers(worker: Worker, logger: Logger, opt
     if (exitAllowed || worker.status === 'stopped' || worker.status === 'idle') return;
     const run = runningTask();
     const fields: LogFields = { exitCode: code || 1, calledWith: code, workerId: worker.id };
-    if (run) Object.assign(fields, { taskId: run.taskId, task: run.taskName, attempt: run.attempt, queue: run.queue });
+    if (run) Object.assign(fields, { taskId: run.taskId, taskName: run.taskName, attempt: run.attempt, queue: run.queue });
     const who = run ? `task ${run.taskName} ${run.taskId}` : 'a task';
     log(`${who} called process.exit(${code}) while the worker was running: exiting ${code || 1}; its running tasks run again once their leases end`, fields);
     if (!code) process.exitCode = 1;

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { ConfigError, TaskRunError, TaskWaitTimeoutError } from '../../src/errors';
 import type { JsonValue } from '../../src/json';
+import { PREREQUISITE_FAILURE_ACTIONS, type PrerequisiteFailureAction } from '../../src/prerequisites';
 import { type GlobalOptions, withDispatcher } from '../context';
-import { nonNegativeInt, positiveInt } from '../options';
+import { idList, nonNegativeInt, positiveInt } from '../options';
 import { printJson, printLine } from '../output';
 
 interface EnqueueCliOptions {
@@ -16,6 +17,10 @@ interface EnqueueCliOptions {
   delay?: number;
   wait?: boolean;
   waitTimeout?: number;
+  uniqueKey?: string;
+  replace?: boolean;
+  after?: string[];
+  onPrerequisiteFailure?: PrerequisiteFailureAction;
   json?: boolean;
 }
 
@@ -32,6 +37,10 @@ export function enqueueCommand(program: Command): void {
     .option('--delay <ms>', 'not run before this many ms from now', nonNegativeInt('--delay'))
     .option('--wait', 'block until the task ends; exit 1 if it did not complete')
     .option('--wait-timeout <ms>', 'with --wait: give up after this long (exit 1)', positiveInt('--wait-timeout'))
+    .option('--unique-key <key>', 'if a task of this key is still pending, that task is the answer (its id printed) and no other is added')
+    .option('--replace', 'with --unique-key: the pending task of the key takes these params and this delay instead')
+    .option('--after <ids>', 'hold the task until these tasks (ids, comma-separated) completed', idList('--after'))
+    .addOption(new Option('--on-prerequisite-failure <action>', 'with --after: what a failed or cancelled prerequisite does to this task (default cancel)').choices([...PREREQUISITE_FAILURE_ACTIONS]))
     .option('--json', 'print JSON')
     .action(async (name: string, options: EnqueueCliOptions, command: Command) => {
       if (options.waitTimeout !== undefined && !options.wait) throw new ConfigError('--wait-timeout goes with --wait');
@@ -53,11 +62,22 @@ export function enqueueCommand(program: Command): void {
         if (queue.broker.processLocal) {
           throw new ConfigError(`queue "${queue.name}" keeps its messages inside one process (${queue.broker.type} ${JSON.stringify(queue.broker.describe())}): a task enqueued from the command line would never reach a worker. Use a broker other processes can reach (rds on a file or a server, sqs), or the sync memory broker`);
         }
-        const enqueueOptions = { label: options.label, owner: options.owner, queue: options.queue, delay: options.delay };
+        const enqueueOptions = {
+          label: options.label,
+          owner: options.owner,
+          queue: options.queue,
+          delay: options.delay,
+          uniqueKey: options.uniqueKey,
+          replace: options.replace,
+          after: options.after,
+          onPrerequisiteFailure: options.onPrerequisiteFailure,
+        };
         if (!options.wait) {
-          await dispatcher.enqueue(task, enqueueOptions);
-          if (options.json) printJson({ id: task.id, name: task.name, status: await dispatcher.taskLog.getStatus(task.id) });
+          // A unique enqueue's task is the one holding the key: this one, or the pending one found.
+          const outcome = options.uniqueKey !== undefined ? (await dispatcher.enqueueUnique(task, { ...enqueueOptions, uniqueKey: options.uniqueKey })).outcome : (await dispatcher.enqueue(task, enqueueOptions), undefined);
+          if (options.json) printJson({ id: task.id, name: task.name, status: await dispatcher.taskLog.getStatus(task.id), ...(outcome ? { outcome } : {}) });
           else printLine(task.id);
+          if (outcome && outcome !== 'created' && !options.json) process.stderr.write(`taskq: a task of key ${JSON.stringify(options.uniqueKey)} was pending: ${task.id} (${outcome})\n`);
           return;
         }
         // Awaited as the API does it; a failure or a wait given up is exit 1, with what is known.

@@ -3,7 +3,8 @@ import { TaskModuleError } from '../../src/config';
 import { ConfigError } from '../../src/errors';
 import type { TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
-import { ALL_STATUSES, TaskStatus } from '../../src/taskStatus';
+import { ALL_STATUSES, FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
+import { parseDuration } from '../../src/duration';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { nonNegativeInt, oneOf, positiveInt } from '../options';
 import { printJson, printLine, printTable, tableCell } from '../output';
@@ -19,6 +20,8 @@ interface TaskLogOptions {
   archive?: string;
   cancel?: string;
   rerun?: string;
+  prune?: boolean;
+  olderThan?: string;
   force?: boolean;
   status?: TaskStatus;
   name?: string;
@@ -32,15 +35,17 @@ interface TaskLogOptions {
 export function taskLogCommand(program: Command): void {
   program
     .command('task-log')
-    .description('inspect and manage the task log: exactly one of --stats, --list, --get, --archive, --cancel, --rerun')
+    .description('inspect and manage the task log: exactly one of --stats, --list, --get, --archive, --cancel, --rerun, --prune')
     .option('--stats', 'tasks per status')
     .option('--list', 'tasks, newest first (archived ones only with --status archived)')
     .option('--get <id>', 'one task with its report')
     .option('--archive <id>', 'archive a task that has ended (or any, with --force)')
     .option('--cancel <id>', 'cancel a task that has not started (or a running one, with --force)')
     .option('--rerun <id>', 'publish a failed or cancelled task again (loads the tasks modules)')
+    .option('--prune', 'delete the entries that ended longer ago than --older-than (completed, failed, cancelled, archived; or only --status)')
+    .option('--older-than <duration>', 'with --prune: 30d, 12h, 90m, 45s')
     .option('--force', 'with --archive or --cancel')
-    .option('--status <status>', `with --list or --stats: ${ALL_STATUSES.join(', ')}`, oneOf('--status', ALL_STATUSES))
+    .option('--status <status>', `with --list, --stats or --prune: ${ALL_STATUSES.join(', ')}`, oneOf('--status', ALL_STATUSES))
     .option('--name <task>', 'with --list or --stats: only this task name')
     .option('--owner <owner>', 'with --list or --stats: only this owner\'s tasks')
     .option('--parent <id>', 'with --list or --stats: only the children of this task, or the tasks of this batch')
@@ -48,17 +53,23 @@ export function taskLogCommand(program: Command): void {
     .option('--offset <n>', 'with --list', nonNegativeInt('--offset'))
     .option('--json', 'print JSON')
     .action(async (options: TaskLogOptions, command: Command) => {
-      const actions = (['stats', 'list', 'get', 'archive', 'cancel', 'rerun'] as const).filter((a) => options[a] !== undefined);
-      if (actions.length !== 1) throw new ConfigError(`task-log takes exactly one of --stats, --list, --get, --archive, --cancel, --rerun${actions.length ? ` (got ${actions.map((a) => `--${a}`).join(', ')})` : ''}`);
+      const actions = (['stats', 'list', 'get', 'archive', 'cancel', 'rerun', 'prune'] as const).filter((a) => options[a] !== undefined);
+      if (actions.length !== 1) throw new ConfigError(`task-log takes exactly one of --stats, --list, --get, --archive, --cancel, --rerun, --prune${actions.length ? ` (got ${actions.map((a) => `--${a}`).join(', ')})` : ''}`);
       if (options.force && !options.archive && !options.cancel) throw new ConfigError('--force goes with --archive or --cancel');
       // An option that does not apply to the chosen form would be ignored: refuse it instead.
       const filters = (['status', 'name', 'owner', 'parent'] as const).filter((o) => options[o] !== undefined);
-      if (filters.length && !options.list && !options.stats) throw new ConfigError(`--${filters[0]} goes with --list or --stats`);
+      if (options.prune) checkPruneOptions(options, filters);
+      else if (filters.length && !options.list && !options.stats) throw new ConfigError(`--${filters[0]} goes with --list or --stats`);
+      if (options.olderThan !== undefined && !options.prune) throw new ConfigError('--older-than goes with --prune');
       const paging = (['limit', 'offset'] as const).filter((o) => options[o] !== undefined);
       if (paging.length && !options.list) throw new ConfigError(`--${paging[0]} goes with --list`);
       const global = command.optsWithGlobals<GlobalOptions>();
       if (options.rerun !== undefined) {
         await rerun(global, options.rerun, options.json === true);
+        return;
+      }
+      if (options.prune) {
+        await prune(global, options);
         return;
       }
       await withDispatcher(global, async ({ dispatcher }) => {
@@ -129,6 +140,31 @@ async function rerun(global: GlobalOptions, id: string, json: boolean): Promise<
     if (error instanceof TaskModuleError) throw new TaskModuleError(`task-log --rerun needs the config's tasks modules, to rebuild the task from its registered class: ${error.message}`);
     throw error;
   }
+}
+
+/** --prune takes --older-than, and --status only for a status that has ended. */
+function checkPruneOptions(options: TaskLogOptions, filters: readonly string[]): void {
+  const other = filters.find((f) => f !== 'status');
+  if (other) throw new ConfigError(`--${other} goes with --list or --stats (--prune takes --older-than and --status)`);
+  if (options.olderThan === undefined) throw new ConfigError('--prune needs --older-than DURATION (such as 30d, 12h, 90m, 45s)');
+  if (options.status !== undefined && !FINAL_STATUSES.includes(options.status)) {
+    throw new ConfigError(`--status ${options.status}: --prune deletes ended tasks only; give one of ${FINAL_STATUSES.join(', ')}`);
+  }
+}
+
+/** --prune: the entries that ended before now minus --older-than (checked by checkPruneOptions). */
+async function prune(global: GlobalOptions, options: TaskLogOptions): Promise<void> {
+  const olderThan = new Date(Date.now() - parseDuration(options.olderThan as string, '--older-than'));
+  const statuses = options.status ? [options.status] : FINAL_STATUSES;
+  await withDispatcher(
+    global,
+    async ({ dispatcher }) => {
+      const pruned = await dispatcher.taskLog.prune({ olderThan, statuses });
+      if (options.json) printJson({ pruned, olderThan: olderThan.toISOString(), statuses });
+      else printLine(`Pruned ${pruned} task-log entries (${statuses.join(', ')}) that ended before ${olderThan.toISOString()}`);
+    },
+    { tasksOptional: true },
+  );
 }
 
 function printEntry(e: TaskLogEntry): void {

@@ -142,6 +142,17 @@ export class InMemoryQueueBroker implements QueueBroker {
     return count;
   }
 
+  async removeTasks(queue: string, taskIds: readonly string[]): Promise<number> {
+    const q = this.queues.get(queue);
+    if (!q) return 0;
+    const doomed = new Set(taskIds);
+    const before = q.ready.length - q.head + q.hidden.size;
+    q.ready = q.ready.slice(q.head).filter((stored) => !doomed.has(stored.taskId));
+    q.head = 0;
+    for (const [id, stored] of q.hidden) if (doomed.has(stored.taskId)) q.hidden.delete(id);
+    return before - (q.ready.length + q.hidden.size);
+  }
+
   describe(): BrokerDescription {
     return { type: this.type, sync: this.isSync, receive: this.receiveBatchSize };
   }

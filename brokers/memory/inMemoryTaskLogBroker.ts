@@ -1,6 +1,8 @@
 import type { JsonValue } from '../../src/json';
 import type { ReportData } from '../../src/report';
 import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker, UniqueAddResult } from '../../src/taskLog/taskLogBroker';
+import type { WorkerHeartbeat, WorkerRecord } from '../../src/taskLog/taskLogBroker';
+import type { PendingCount } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { COLUMN_TYPES, type FilterCondition, TaskLogFilter, compareText, invalidFilter, likeMatcher } from '../../src/taskLog/taskLogFilter';
 import { ConfigError, DuplicateTaskIdError } from '../../src/errors';
@@ -67,6 +69,8 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
   private readonly uniqueKeys = new Map<string, string>();
   /** Unique tasks replaced at least once: their revision (0 when absent). */
   private readonly revisions = new Map<string, number>();
+  /** The workers' heartbeats, by worker id, with when each was last seen (epoch ms). */
+  private readonly workers = new Map<string, { heartbeat: WorkerHeartbeat; lastSeenAt: number }>();
 
   constructor(options: InMemoryTaskLogBrokerOptions = {}) {
     this.maxEntries = options.maxEntries ?? 100_000;
@@ -82,6 +86,7 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     this.uniqueIds.clear();
     this.uniqueKeys.clear();
     this.revisions.clear();
+    this.workers.clear();
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
@@ -318,6 +323,65 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     const counts: Partial<Record<TaskStatus, number>> = {};
     for (const entry of this.match(TaskLogFilter.snapshot(filter).conditions)) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
     return counts;
+  }
+
+  async pendingCounts(): Promise<PendingCount[]> {
+    const groups = new Map<string, PendingCount & { oldest: number }>();
+    for (const entry of this.entries.values()) {
+      const running = entry.status === TaskStatus.Running;
+      if (!running && entry.status !== TaskStatus.Enqueued && entry.status !== TaskStatus.Dequeued) continue;
+      // NUL cannot be in a queue name: it keeps "no queue" apart from every name.
+      const key = `${entry.queue ?? '\u0000'}\u0000${entry.taskName}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = { queue: entry.queue, taskName: entry.taskName, waiting: 0, running: 0, oldestWaitingAt: null, oldest: Infinity };
+        groups.set(key, group);
+      }
+      if (running) group.running++;
+      else {
+        group.waiting++;
+        group.oldest = Math.min(group.oldest, entry.createdAt);
+      }
+    }
+    return [...groups.values()].map(({ oldest, ...group }) => ({ ...group, oldestWaitingAt: oldest === Infinity ? null : new Date(oldest) }));
+  }
+
+  async prune(olderThan: Date, statuses: readonly TaskStatus[]): Promise<number> {
+    const wanted: ReadonlySet<string> = new Set(statuses);
+    const before = olderThan.getTime();
+    let pruned = 0;
+    for (const [id, entry] of this.entries) {
+      if (!wanted.has(entry.status) || (entry.finishedAt ?? entry.updatedAt) >= before) continue;
+      // The eviction list keeps the id: it skips ids that are gone.
+      this.entries.delete(id);
+      this.revisions.delete(id);
+      this.releaseKey(id);
+      pruned++;
+    }
+    return pruned;
+  }
+
+  async recordWorker(heartbeat: WorkerHeartbeat): Promise<void> {
+    const known = this.workers.get(heartbeat.id);
+    // As on SQL: the start time of the first beat is kept.
+    const startedAt = known ? known.heartbeat.startedAt : new Date(heartbeat.startedAt.getTime());
+    this.workers.set(heartbeat.id, { heartbeat: { ...heartbeat, queues: [...heartbeat.queues], startedAt }, lastSeenAt: Date.now() });
+  }
+
+  async listWorkers(): Promise<WorkerRecord[]> {
+    const now = Date.now();
+    return [...this.workers.values()]
+      .sort((a, b) => a.heartbeat.startedAt.getTime() - b.heartbeat.startedAt.getTime() || (a.heartbeat.id < b.heartbeat.id ? -1 : 1))
+      .map(({ heartbeat, lastSeenAt }) => ({ ...heartbeat, queues: [...heartbeat.queues], startedAt: new Date(heartbeat.startedAt.getTime()), lastSeenAt: new Date(lastSeenAt), sinceSeenMs: now - lastSeenAt }));
+  }
+
+  async removeWorkers(olderThanMs: number): Promise<number> {
+    const before = Date.now() - olderThanMs;
+    let removed = 0;
+    for (const [id, { lastSeenAt }] of this.workers) {
+      if (lastSeenAt < before && this.workers.delete(id)) removed++;
+    }
+    return removed;
   }
 
   describe() {

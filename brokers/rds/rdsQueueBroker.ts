@@ -9,6 +9,7 @@ import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createMessagesTable } from './schema';
 import { type ClaimedRow, claimMessages } from './sql/claimMessages';
+import { removeMessages } from './sql/removeMessages';
 import { CallBatcher } from '../../src/callBatcher';
 import { runInCallerTransaction } from './callerTransaction';
 import { PgNotifications } from './pgNotifications';
@@ -339,6 +340,10 @@ export class RdsQueueBroker implements QueueBroker {
 
   async purge(queue: string): Promise<number> {
     return this.db.exec.run(`DELETE FROM ${this.t} WHERE queue = ?`, [queue]);
+  }
+
+  removeTasks(queue: string, taskIds: readonly string[]): Promise<number> {
+    return removeMessages(this.db, this.table, queue, taskIds);
   }
 
   describe(): BrokerDescription {

@@ -15,8 +15,17 @@ import { CallBatcher } from '../../src/callBatcher';
 import type { ClaimLimits } from '../../src/taskLimits';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
 import { claimEntries } from './sql/claimEntries';
+import { claimUpdate } from './sql/claimUpdate';
 import { claimLimited } from './sql/claimLimited';
 import { type FinishShape, type FinishedRun, finishEntries } from './sql/finishEntries';
+import type { PendingCount } from '../../src/taskLog/taskLogBroker';
+import { pendingCounts } from './sql/pendingCounts';
+import { pruneEntries } from './sql/pruneEntries';
+import type { WorkerHeartbeat, WorkerRecord } from '../../src/taskLog/taskLogBroker';
+import { createWorkersTable, workersTableOf } from './schema';
+import { recordWorker } from './sql/recordWorker';
+import { listWorkers } from './sql/listWorkers';
+import { removeWorkers } from './sql/removeWorkers';
 import { type SqlStatement, type SqlValue, runStatements } from './sqlExecutor';
 
 export interface RdsTaskLogBrokerOptions {
@@ -165,11 +174,13 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   async createContainer(): Promise<void> {
     await createTaskLogTable(this.db, this.table);
     await createTaskStartsTable(this.db, taskStartsTableOf(this.table));
+    await createWorkersTable(this.db, workersTableOf(this.table));
   }
 
   async dropContainer(): Promise<void> {
     await this.db.exec.run(`DROP TABLE IF EXISTS ${this.t}`);
     await this.db.exec.run(`DROP TABLE IF EXISTS ${this.db.quote(taskStartsTableOf(this.table))}`);
+    await this.db.exec.run(`DROP TABLE IF EXISTS ${this.db.quote(workersTableOf(this.table))}`);
   }
 
   async add(entries: readonly NewTaskLogEntry[]): Promise<void> {
@@ -381,12 +392,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
 
   /** Moves an existing entry to running if it can run now; undefined if none did. */
   private async claimExisting(id: string, workerId: string, leaseMs: number): Promise<ClaimResult | undefined> {
-    const now = this.db.now;
-    // Every SET reads the row as it was (MySQL reads earlier assignments: stalls goes first).
-    const sql = `UPDATE ${this.t} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END, status = ?, worker_id = ?,
-      lease_until = ${now} + ?, attempts = attempts + 1, started_at = ${now}, updated_at = ${now}
-      WHERE id = ? AND (status IN (?, ?) OR (status = ? AND lease_until < ${now}))`;
-    const bindings = [TaskStatus.Running, TaskStatus.Running, workerId, leaseMs, id, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running];
+    const { sql, bindings } = claimUpdate(this.db, this.table, [id], workerId, leaseMs);
     type Claimed = { attempts: number | string; stalls: number | string };
     let claimed: Claimed | undefined;
     if (this.db.dialect === 'mysql') {
@@ -488,6 +494,28 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     const counts: Partial<Record<TaskStatus, number>> = {};
     for (const row of rows) counts[row.status] = Number(row.n);
     return counts;
+  }
+
+  pendingCounts(): Promise<PendingCount[]> {
+    return pendingCounts(this.db, this.table);
+  }
+
+  prune(olderThan: Date, statuses: readonly TaskStatus[]): Promise<number> {
+    return pruneEntries(this.db, this.table, olderThan.getTime(), statuses);
+  }
+
+  // ---- worker supervision (the `_workers` table, see schema.ts) --------------------------------
+
+  recordWorker(heartbeat: WorkerHeartbeat): Promise<void> {
+    return recordWorker(this.db, workersTableOf(this.table), heartbeat);
+  }
+
+  listWorkers(): Promise<WorkerRecord[]> {
+    return listWorkers(this.db, workersTableOf(this.table));
+  }
+
+  removeWorkers(olderThanMs: number): Promise<number> {
+    return removeWorkers(this.db, workersTableOf(this.table), olderThanMs);
   }
 
   describe() {

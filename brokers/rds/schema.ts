@@ -90,7 +90,50 @@ const TASK_LOG_MIGRATIONS: readonly Migration[] = [
   { version: 2, description: 'stalls', up: (step) => addColumn(step, 'stalls', (t) => void t.integer('stalls').notNullable().defaultTo(0)) },
   { version: 3, description: 'archived_from', up: (step) => addColumn(step, 'archived_from', (t) => void t.string('archived_from', 20).nullable()) },
   { version: 4, description: 'unique tasks (unique_key, unique_revision)', up: addUniqueKeys },
+  {
+    // The task list's queries (a status, newest first; counts per status of one task name) read
+    // these in index order instead of sorting or counting every row of the status or the name.
+    // They take the place of the one-column indexes: writes keep the same number of indexes.
+    version: 5,
+    description: 'indexes (status, created_at) and (task_name, status)',
+    up: async (step) => {
+      await addIndex(step, indexName(step.table, 'status_created_idx'), ['status', 'created_at']);
+      await addIndex(step, indexName(step.table, 'name_status_idx'), ['task_name', 'status']);
+      await dropIndex(step, `${step.table}_status_idx`);
+      await dropIndex(step, `${step.table}_name_idx`);
+    },
+  },
 ];
+
+/** `<table>_<suffix>`, shortened by a hash to PostgreSQL's 63 characters (it would cut it, and two could meet). */
+function indexName(table: string, suffix: string): string {
+  const name = `${table}_${suffix}`;
+  if (name.length <= 63) return name;
+  return `${table.slice(0, 62 - suffix.length - 9)}_${createHash('sha1').update(table).digest('hex').slice(0, 8)}_${suffix}`;
+}
+
+async function indexExists(step: MigrationStep, name: string): Promise<boolean> {
+  const sql = {
+    sqlite: "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+    postgres: 'SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?',
+    mysql: 'SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?',
+  }[step.db.dialect];
+  // PostgreSQL cut longer names to 63 characters when it made them (the one-column indexes of long table names).
+  const stored = step.db.dialect === 'postgres' ? name.slice(0, 63) : name;
+  return (await step.session.all(sql, step.db.dialect === 'mysql' ? [step.table, stored] : [stored])).length > 0;
+}
+
+/** Adds an index unless it is there (MySQL has no CREATE INDEX IF NOT EXISTS). */
+async function addIndex(step: MigrationStep, name: string, columns: readonly string[]): Promise<void> {
+  if (await indexExists(step, name)) return;
+  await step.session.run(`CREATE INDEX ${step.db.quote(name)} ON ${step.db.quote(step.table)} (${columns.map((c) => step.db.quote(c)).join(', ')})`);
+}
+
+async function dropIndex(step: MigrationStep, name: string): Promise<void> {
+  if (!(await indexExists(step, name))) return;
+  const stored = step.db.dialect === 'postgres' ? name.slice(0, 63) : name;
+  await step.session.run(step.db.dialect === 'mysql' ? `DROP INDEX ${step.db.quote(name)} ON ${step.db.quote(step.table)}` : `DROP INDEX ${step.db.quote(stored)}`);
+}
 
 /**
  * Unique tasks: `unique_key` is unique among pending entries only (enqueued or dequeued, and set
@@ -162,4 +205,39 @@ export function taskStartsTableOf(taskLogTable: string): string {
   const name = `${taskLogTable}_starts`;
   if (name.length <= 63) return name;
   return `${taskLogTable.slice(0, 47)}_${createHash('sha1').update(taskLogTable).digest('hex').slice(0, 8)}_starts`;
+}
+
+/**
+ * The workers' heartbeats (TaskLogBroker.recordWorker): one row per worker id, upserted every
+ * heartbeat; times are epoch ms, `last_seen_at` on the database's clock. `queues` is a JSON array.
+ */
+const WORKERS_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'create',
+    up: (step) =>
+      createTable(step, (t) => {
+        t.string('id', 255).primary();
+        t.string('host', 255).notNullable();
+        t.integer('pid').notNullable();
+        t.text('queues').notNullable();
+        t.bigInteger('started_at').notNullable();
+        t.bigInteger('last_seen_at').notNullable();
+        t.bigInteger('tasks_run').notNullable().defaultTo(0);
+        t.string('status', 20).notNullable();
+        t.integer('heartbeat_ms').notNullable();
+        t.index(['last_seen_at'], `${step.table}_seen_idx`);
+      }),
+  },
+];
+
+export function createWorkersTable(db: RdsConnection, table: string): Promise<void> {
+  return migrate(db, table, WORKERS_MIGRATIONS, FIRST_VERSION);
+}
+
+/** The workers table of a task log table: its name plus `_workers`, shortened to 63 characters by a hash. */
+export function workersTableOf(taskLogTable: string): string {
+  const name = `${taskLogTable}_workers`;
+  if (name.length <= 63) return name;
+  return `${taskLogTable.slice(0, 45)}_${createHash('sha1').update(taskLogTable).digest('hex').slice(0, 8)}_workers`;
 }

@@ -171,9 +171,7 @@ export class Scheduler {
     } catch (error) {
       throw new ConfigError(`${where}.task: schedule "${schedule.name}": ${(error as Error).message}`);
     }
-    if (!known) {
-      throw new ConfigError(`${where}.task: schedule "${schedule.name}": no registered task or callback is named "${schedule.task}" (registered: ${registry.names().join(', ') || 'none'})`);
-    }
+    if (!known) registry.requireKnown(schedule.task, `${where}.task: schedule "${schedule.name}"`);
     try {
       const task = this.taskOf(schedule, {});
       checkTaskParams(task.logName, task.getParameters());

@@ -1,4 +1,4 @@
-import { TaskNotFoundError, TaskStateError, TaskqError } from '../errors';
+import { ConfigError, TaskNotFoundError, TaskStateError, TaskqError } from '../errors';
 import type { JsonValue } from '../json';
 import { Report, type ReportData } from '../report';
 import { ALL_STATUSES, FINAL_STATUSES, IN_PROGRESS_STATUSES, PENDING_STATUSES, TaskStatus } from '../taskStatus';
@@ -8,10 +8,18 @@ import { TaskEndWatcher, type WaitForEndOptions } from './taskEndWatcher';
 import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from './taskLogBroker';
 
 export type { TaskHolder } from './taskLogBroker';
+import type { PendingCount } from './taskLogBroker';
+import type { WorkerHeartbeat, WorkerRecord } from './taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from './taskLogEntry';
 import { TaskLogFilter } from './taskLogFilter';
 
 export type TaskLogStats = Record<TaskStatus, number> & { total: number };
+
+/** What `prune` deletes: entries that ended before `olderThan`, of these statuses (default: every final one). */
+export interface PruneOptions {
+  olderThan: Date;
+  statuses?: readonly TaskStatus[];
+}
 
 /** A batch's tasks: how many it was given, how many ended, and of those how many completed. */
 export interface BatchCounts {
@@ -24,6 +32,16 @@ export interface BatchCounts {
 
 /** The slowest poll of a wait whose broker announces ends: a safety net for a lost notification. */
 const NOTIFIED_POLL_MS = 2_000;
+
+/** How often a worker writes its heartbeat unless told otherwise (WorkerOptions.heartbeatMs). */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+/** Heartbeats a worker may miss before it no longer counts as alive. */
+const MISSED_HEARTBEATS = 3;
+
+/** A worker's row, and whether it is alive: not stopped, and seen within three of its heartbeats. */
+export interface WorkerInfo extends WorkerRecord {
+  alive: boolean;
+}
 
 /**
  * Every task's status and report, on its own broker. It is also what makes at-least-once delivery
@@ -118,6 +136,24 @@ export class TaskLog {
       stats.total += stats[status];
     }
     return stats;
+  }
+
+  /** The waiting (enqueued, dequeued) and running tasks, counted per queue and task name. */
+  pendingCounts(): Promise<PendingCount[]> {
+    return this.broker.pendingCounts();
+  }
+
+  /**
+   * Deletes the entries that ended (finishedAt, else updatedAt) before `olderThan`: completed,
+   * failed, cancelled and archived ones, or those of `statuses` (final ones only: a waiting or
+   * running task is never pruned). Returns how many were deleted.
+   */
+  async prune(options: PruneOptions): Promise<number> {
+    const { olderThan, statuses = FINAL_STATUSES } = options;
+    if (!(olderThan instanceof Date) || Number.isNaN(olderThan.getTime())) throw new ConfigError(`prune: olderThan must be a valid Date, got ${String(olderThan)}`);
+    const notFinal = statuses.filter((s) => !FINAL_STATUSES.includes(s));
+    if (notFinal.length > 0) throw new ConfigError(`prune: statuses may only name ended statuses (${FINAL_STATUSES.join(', ')}), got ${notFinal.join(', ')}`);
+    return statuses.length === 0 ? 0 : this.broker.prune(olderThan, [...new Set(statuses)]);
   }
 
   /** Archives a task. One still waiting or in progress is refused unless `force`. */
@@ -228,6 +264,24 @@ export class TaskLog {
     const to = failed > 0 ? TaskStatus.Failed : TaskStatus.Completed;
     const settled = await this.changeStatus(parentId, { from: [TaskStatus.ChildRunning], to, finished: true, report: JSON.stringify(report) });
     if (settled && parent.parentId) await this.settleParent(parent.parentId);
+  }
+
+  // ---- worker supervision ----------------------------------------------------------------------
+
+  /** Stores a worker's heartbeat; nothing on a broker that keeps no workers. */
+  recordWorker(heartbeat: WorkerHeartbeat): Promise<void> {
+    return this.broker.recordWorker ? this.broker.recordWorker(heartbeat) : Promise.resolve();
+  }
+
+  /** Every worker that wrote a heartbeat (and was not removed since), oldest start first; none on a broker that keeps no workers. */
+  async listWorkers(): Promise<WorkerInfo[]> {
+    const workers = this.broker.listWorkers ? await this.broker.listWorkers() : [];
+    return workers.map((w) => ({ ...w, alive: w.status !== 'stopped' && w.sinceSeenMs <= MISSED_HEARTBEATS * w.heartbeatMs }));
+  }
+
+  /** Drops the workers not seen for `olderThanMs`; returns how many. */
+  removeWorkers(olderThanMs: number): Promise<number> {
+    return this.broker.removeWorkers ? this.broker.removeWorkers(olderThanMs) : Promise.resolve(0);
   }
 
   async close(): Promise<void> {

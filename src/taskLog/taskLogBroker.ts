@@ -29,6 +29,18 @@ export type ClaimResult =
   | { outcome: 'not-runnable'; status: TaskStatus }
   | { outcome: 'missing' };
 
+/** How many tasks of one name wait on one queue (enqueued or dequeued) and how many run. */
+export interface PendingCount {
+  /** Null for entries written without a queue (a batch's or a parent's own entry). */
+  queue: string | null;
+  taskName: string;
+  /** Enqueued or dequeued: not taken by a worker yet. */
+  waiting: number;
+  running: number;
+  /** When the oldest waiting one was created; null when none waits. */
+  oldestWaitingAt: Date | null;
+}
+
 /** A compare-and-set on one entry's status. */
 export interface StatusChange {
   /** Applies only while the entry's status is one of these. */
@@ -84,6 +96,14 @@ export interface TaskLogBroker {
   count(filter: TaskLogFilter): Promise<number>;
   /** Entries per status among those the filter matches; absent statuses may be left out. */
   countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>>;
+  /** The waiting and running entries, counted per queue and task name (one group per pair that has any). */
+  pendingCounts(): Promise<PendingCount[]>;
+  /**
+   * Deletes the entries in one of `statuses` (final ones only: the caller checks) that ended
+   * before `olderThan` (finishedAt, else updatedAt); returns how many. A big delete goes in
+   * bounded chunks, so it never holds the table for long.
+   */
+  prune(olderThan: Date, statuses: readonly TaskStatus[]): Promise<number>;
 
   /**
    * Optional, for unique tasks (enqueue option `uniqueKey`): adds the entry holding `uniqueKey`,
@@ -113,6 +133,44 @@ export interface TaskLogBroker {
    */
   watchEnds?(onEnded: (ids?: readonly string[]) => void): Promise<(() => Promise<void>) | undefined>;
 
+  /**
+   * Optional, worker supervision: stores the worker's heartbeat, one row per worker id (an
+   * upsert), its `lastSeenAt` now on the broker's own clock (the database's, for SQL).
+   */
+  recordWorker?(heartbeat: WorkerHeartbeat): Promise<void>;
+  /** Optional, with recordWorker: every worker row, oldest start first. */
+  listWorkers?(): Promise<WorkerRecord[]>;
+  /** Optional, with recordWorker: drops the rows not seen for `olderThanMs`; returns how many. */
+  removeWorkers?(olderThanMs: number): Promise<number>;
+
   describe(): { type: string; [option: string]: string | number | boolean | undefined };
   close(): Promise<void>;
 }
+
+/** What a worker says of itself: `stopped` once it has ended. */
+export type WorkerRunStatus = 'running' | 'paused' | 'stopping' | 'stopped';
+
+/** A worker's heartbeat, as it writes it (see Worker's `heartbeatMs`). */
+export interface WorkerHeartbeat {
+  /** The worker's id (Worker.id). */
+  id: string;
+  host: string;
+  pid: number;
+  /** The names of the queues it consumes. */
+  queues: string[];
+  startedAt: Date;
+  /** Runs it finished: completed, failed or retried. */
+  tasksRun: number;
+  status: WorkerRunStatus;
+  /** How often it writes its heartbeat: it counts as alive for three of these. */
+  heartbeatMs: number;
+}
+
+/** A worker's row as stored. */
+export interface WorkerRecord extends WorkerHeartbeat {
+  /** Its last heartbeat, on the broker's clock. */
+  lastSeenAt: Date;
+  /** Milliseconds since its last heartbeat, on the broker's clock (so hosts' clocks need not agree). */
+  sinceSeenMs: number;
+}
+

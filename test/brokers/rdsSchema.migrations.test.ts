@@ -86,6 +86,40 @@ describe.each(databases)('%s', (_name, connection) => {
     }
   });
 
+  test('version 5: the (status, created_at) and (task_name, status) indexes take the place of the one-column ones, also on a table at version 4 with rows', async () => {
+    const indexesOf = (table: string) =>
+      withSql(connection, async (sql) => {
+        const rows = connection.startsWith('sqlite')
+          ? await sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [table])
+          : connection.startsWith('postgres')
+            ? await sql('SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?', [table])
+            : await sql('SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ?', [table]);
+        return rows.map((row) => String(row.name)).filter((name) => name.startsWith(table) && name !== `${table}_pkey`);
+      });
+    const table = `mig_idx_${++n}`;
+    const log = new RdsTaskLogBroker({ connection, table });
+    try {
+      await log.createContainer();
+      expect((await indexesOf(table)).sort()).toEqual([`${table}_created_idx`, `${table}_name_status_idx`, `${table}_parent_idx`, `${table}_status_created_idx`, `${table}_unique_idx`]);
+      // Back to version 4 as an older taskq left it: its indexes, and a row.
+      await withSql(connection, async (sql) => {
+        const drop = (name: string) => sql(connection.startsWith('mysql') ? `DROP INDEX ${name} ON ${table}` : `DROP INDEX ${name}`);
+        await drop(`${table}_status_created_idx`);
+        await drop(`${table}_name_status_idx`);
+        await sql(`CREATE INDEX ${table}_status_idx ON ${table} (status)`);
+        await sql(`CREATE INDEX ${table}_name_idx ON ${table} (task_name)`);
+        await sql(`UPDATE ${VERSIONS_TABLE} SET version = 4 WHERE table_name = ?`, [table]);
+      });
+      await log.add([{ id: 'kept-1', parentId: null, taskName: 'T', label: '', owner: null, queue: 'q', parameters: {}, createdAt: new Date(), status: TaskStatus.Enqueued }]);
+      await log.createContainer();
+      expect((await versionOf(connection, table))?.version).toBe(SCHEMA_VERSIONS.taskLog);
+      expect((await indexesOf(table)).sort()).toEqual([`${table}_created_idx`, `${table}_name_status_idx`, `${table}_parent_idx`, `${table}_status_created_idx`, `${table}_unique_idx`]);
+      expect(await log.get('kept-1')).toMatchObject({ status: TaskStatus.Enqueued });
+    } finally {
+      await log.close();
+    }
+  });
+
   test('a table recorded at a version newer than this taskq is refused, untouched', async () => {
     const table = `mig_new_${++n}`;
     const log = new RdsTaskLogBroker({ connection, table });

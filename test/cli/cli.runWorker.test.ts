@@ -29,7 +29,7 @@ describe('taskq run-worker (real CLI, SQLite)', () => {
     // One log line per task: id, name, status, ms.
     const lines = result.stderr.split('\n').filter((l) => l.includes('"status":"completed"'));
     expect(lines).toHaveLength(5);
-    expect(JSON.parse(lines[0])).toMatchObject({ task: 'Hello', status: 'completed', taskId: expect.any(String), ms: expect.any(Number) });
+    expect(JSON.parse(lines[0])).toMatchObject({ taskName: 'Hello', status: 'completed', taskId: expect.any(String), ms: expect.any(Number) });
 
     const stats = await project.json<TaskLogStats>(['task-log', '--stats']);
     expect(stats).toMatchObject({ completed: 5, enqueued: 3, total: 8, running: 0, dequeued: 0 });

@@ -91,8 +91,8 @@ describe('taskq task-log --rerun', () => {
   });
 
   test.each([
-    [['--rerun', 'x', '--list'], 'task-log takes exactly one of --stats, --list, --get, --archive, --cancel, --rerun (got --list, --rerun)'],
-    [['--rerun', 'x', '--cancel', 'y'], 'task-log takes exactly one of --stats, --list, --get, --archive, --cancel, --rerun (got --cancel, --rerun)'],
+    [['--rerun', 'x', '--list'], 'task-log takes exactly one of --stats, --list, --get, --archive, --cancel, --rerun, --prune (got --list, --rerun)'],
+    [['--rerun', 'x', '--cancel', 'y'], 'task-log takes exactly one of --stats, --list, --get, --archive, --cancel, --rerun, --prune (got --cancel, --rerun)'],
     [['--rerun', 'x', '--force'], '--force goes with --archive or --cancel'],
     [['--rerun', 'x', '--status', 'failed'], '--status goes with --list or --stats'],
     [['--rerun', 'x', '--limit', '3'], '--limit goes with --list'],

@@ -147,6 +147,36 @@ describe('taskq task-log, enqueue --wait', () => {
     expect(misplaced.stderr).toMatch(/--parent goes with --list or --stats/);
   });
 
+  test('enqueue --unique-key returns the pending task of the key; --replace updates it; --after holds a task for its prerequisites', async () => {
+    const first = await project.json<{ id: string; outcome: string }>(['enqueue', 'Hello', '--params', '{"name":"a"}', '--unique-key', 'greet:1', '--json']);
+    const second = await project.json<{ id: string; outcome: string }>(['enqueue', 'Hello', '--params', '{"name":"b"}', '--unique-key', 'greet:1', '--json']);
+    expect(first.outcome).toBe('created');
+    expect(second).toMatchObject({ id: first.id, outcome: 'existing' });
+    const replaced = await project.run(['enqueue', 'Hello', '--params', '{"name":"c"}', '--unique-key', 'greet:1', '--replace']);
+    expect(replaced.stdout.trim()).toBe(first.id);
+    expect(replaced.stderr).toMatch(/a task of key "greet:1" was pending: .* \(replaced\)/);
+    expect(await project.json<TaskLogEntry>(['task-log', '--get', first.id])).toMatchObject({ parameters: { name: 'c' } });
+
+    const failing = await project.enqueue('Fail', {});
+    const dependent = await project.enqueue('Hello', { name: 'later' }, ['--after', `${first.id}, ${failing}`, '--on-prerequisite-failure', 'fail']);
+    const worker = project.spawn(['run-worker', '--log-level=silent']);
+    const done = collect(worker);
+    let ended = await project.json<TaskLogEntry>(['task-log', '--get', dependent]);
+    for (let i = 0; i < 100 && ended.status !== 'failed'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      ended = await project.json<TaskLogEntry>(['task-log', '--get', dependent]);
+    }
+    worker.kill('SIGTERM');
+    expect((await done).code).toBe(0);
+    expect(ended).toMatchObject({ status: 'failed', attempts: 0 });
+    expect(ended.report?.message).toMatch(new RegExp(`prerequisite ${failing} \\(Fail\\) ended failed: this task always fails`));
+
+    expectUsageError(await project.run(['enqueue', 'Hello', '--after', 'no-such-task']), /enqueue option after names a task not in the task log: no-such-task/);
+    expectUsageError(await project.run(['enqueue', 'Hello', '--after', 'a,,b']), /--after must be task ids separated by commas/);
+    expectUsageError(await project.run(['enqueue', 'Hello', '--replace']), /replace goes with uniqueKey/);
+    expectUsageError(await project.run(['enqueue', 'Hello', '--after', 'x', '--on-prerequisite-failure', 'explode']), /--on-prerequisite-failure.*explode/);
+  });
+
   test('enqueue --wait blocks until a worker ran the task and prints its result; exit 1 when it failed', async () => {
     const worker = project.spawn(['run-worker', '--log-level=silent']);
     const done = collect(worker);

@@ -5,6 +5,7 @@ import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
 import { describeRecurring } from './recurringConformance';
 import { describeUniqueTasks } from './uniqueTasksConformance';
+import { describeQueueMaintenance } from './queueMaintenanceConformance';
 
 describeBrokerConformance('memory (async)', async () => ({
   queueBroker: new InMemoryQueueBroker({ sync: false }),
@@ -48,3 +49,5 @@ describeUniqueTasks('memory (async)', async () => ({ queueBroker: new InMemoryQu
 describeUniqueTasks('memory (sync)', async () => ({ queueBroker: new InMemoryQueueBroker(), taskLogBroker: new InMemoryTaskLogBroker(), cleanup: async () => undefined }), { sync: true });
 describeRecurring('memory (async)', async () => ({ queueBroker: new InMemoryQueueBroker({ sync: false }), taskLogBroker: new InMemoryTaskLogBroker(), cleanup: async () => undefined }));
 describeRecurring('memory (sync)', async () => ({ queueBroker: new InMemoryQueueBroker(), taskLogBroker: new InMemoryTaskLogBroker(), cleanup: async () => undefined }), { sync: true });
+describeQueueMaintenance('memory (async)', async () => ({ queueBroker: new InMemoryQueueBroker({ sync: false }), taskLogBroker: new InMemoryTaskLogBroker(), cleanup: async () => undefined }));
+describeQueueMaintenance('memory (sync)', async () => ({ queueBroker: new InMemoryQueueBroker(), taskLogBroker: new InMemoryTaskLogBroker(), cleanup: async () => undefined }), { sync: true });

@@ -10,6 +10,7 @@ import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
 import { describeRecurring } from './recurringConformance';
 import { describeUniqueTasks } from './uniqueTasksConformance';
+import { describeQueueMaintenance } from './queueMaintenanceConformance';
 
 const connection = useMysqlDatabase('conformance');
 
@@ -26,4 +27,5 @@ if (connection) {
   describeTaskFlows('mysql', underTest);
   describeTaskLimits('mysql', underTest);
   describeUniqueTasks('mysql', underTest);
+  describeQueueMaintenance('mysql', underTest);
 }

@@ -10,6 +10,7 @@ import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
 import { describeRecurring } from './recurringConformance';
 import { describeUniqueTasks } from './uniqueTasksConformance';
+import { describeQueueMaintenance } from './queueMaintenanceConformance';
 
 const connection = usePostgresDatabase('conformance');
 
@@ -26,4 +27,5 @@ if (connection) {
   describeTaskFlows('postgres', underTest);
   describeTaskLimits('postgres', underTest);
   describeUniqueTasks('postgres', underTest);
+  describeQueueMaintenance('postgres', underTest);
 }

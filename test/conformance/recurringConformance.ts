@@ -4,9 +4,10 @@
  * exactly once (counted by the task's side effect, not by log entries). Sync brokers run the
  * ticks inside enqueue and have no worker.
  */
-import { AbstractTask, Queue, QueueDispatcher, Scheduler, TaskLog, TaskStatus, Worker, silentLogger, type ScheduleDefinition, type TaskContext } from '../../src';
+import { AbstractTask, Queue, QueueDispatcher, Scheduler, TaskLog, TaskStatus, silentLogger, type ScheduleDefinition, type TaskContext } from '../../src';
 import { until, wait } from '../helpers/wait';
 import type { BrokerUnderTest } from './queueBrokerConformance';
+import { whileWorkersRun } from '../helpers/workers';
 
 /** Runs per task id: the side effect that shows a tick ran, and how often. */
 const runs = new Map<string, number>();
@@ -55,14 +56,7 @@ export function describeRecurring(name: string, make: () => Promise<BrokerUnderT
           await Promise.all(schedulers.map((s) => s.stop()));
         }
       }
-      const workers = dispatchers.map((d) => new Worker(d, { schedules, concurrency: 2, leaseMs: 5_000, idleMaxMs: 20, logger: silentLogger }));
-      const running = workers.map((w) => w.run());
-      try {
-        return await body();
-      } finally {
-        await Promise.all(workers.map((w) => w.stop()));
-        await Promise.all(running);
-      }
+      return whileWorkersRun(dispatchers, body, { schedules, concurrency: 2 });
     }
 
     async function ended(ids: readonly string[]): Promise<void> {

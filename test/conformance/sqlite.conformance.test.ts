@@ -8,6 +8,7 @@ import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
 import { describeRecurring } from './recurringConformance';
 import { describeUniqueTasks } from './uniqueTasksConformance';
+import { describeQueueMaintenance } from './queueMaintenanceConformance';
 
 async function sqliteUnderTest() {
   const dir = mkdtempSync(join(tmpdir(), 'taskq-sqlite-'));
@@ -20,3 +21,4 @@ describeRecurring('sqlite', sqliteUnderTest);
 describeTaskFlows('sqlite', sqliteUnderTest);
 describeTaskLimits('sqlite', sqliteUnderTest);
 describeUniqueTasks('sqlite', sqliteUnderTest);
+describeQueueMaintenance('sqlite', sqliteUnderTest);

@@ -13,6 +13,7 @@ import { describeTaskLimits } from './taskLimitsConformance';
 import { describeTaskSemantics } from './taskSemanticsConformance';
 import { describeRecurring } from './recurringConformance';
 import { describeUniqueTasks } from './uniqueTasksConformance';
+import { describeQueueMaintenance } from './queueMaintenanceConformance';
 
 function sqsUnderTest(fifo: boolean): () => Promise<BrokerUnderTest> {
   return async () => {
@@ -53,3 +54,5 @@ describeTaskFlows('sqs fifo', sqsUnderTest(true));
 describeTaskLimits('sqs fifo', sqsUnderTest(true));
 describeUniqueTasks('sqs', sqsUnderTest(false));
 describeUniqueTasks('sqs fifo', sqsUnderTest(true));
+describeQueueMaintenance('sqs', sqsUnderTest(false));
+describeQueueMaintenance('sqs fifo', sqsUnderTest(true));

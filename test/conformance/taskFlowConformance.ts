@@ -3,9 +3,11 @@
  * the broker under test (Double goes to the second), and workers on dispatchers of their own, as
  * other processes have. Sync brokers run every task at enqueue time and have no worker.
  */
-import { AbstractTask, ConfigError, Queue, QueueDispatcher, TaskLog, TaskLogFilter, TaskRunError, TaskStatus, Worker, silentLogger, type BatchResultJson, type JsonValue, type TaskContext, type TaskLogEntry } from '../../src';
+import { AbstractTask, ConfigError, Queue, QueueDispatcher, TaskLog, TaskLogFilter, TaskRunError, TaskStatus, silentLogger, type BatchResultJson, type JsonValue, type TaskContext, type TaskLogEntry } from '../../src';
 import type { BrokerUnderTest } from './queueBrokerConformance';
 import type { SemanticsOptions } from './taskSemanticsConformance';
+import { taskMessageBody } from '../helpers/messages';
+import { whileWorkersRun } from '../helpers/workers';
 
 class Add extends AbstractTask<{ a: number; b: number }> {
   static override taskName = 'Add';
@@ -72,18 +74,9 @@ export function describeTaskFlows(name: string, make: () => Promise<BrokerUnderT
     afterEach(() => sut.cleanup());
 
     /** Runs `body` with `workers` workers, each of a dispatcher of its own, consuming both queues. */
-    async function withWorkers<T>(body: () => Promise<T>, workers = 1): Promise<T> {
+    function withWorkers<T>(body: () => Promise<T>, workers = 1): Promise<T> {
       if (options.sync) return body();
-      const running = Array.from({ length: workers }, (_, i) => {
-        const worker = new Worker(dispatcherOn(i === 0 ? (sut.second ?? sut.queueBroker) : sut.queueBroker), { concurrency: 4, leaseMs: 5_000, idleMaxMs: 20, logger: silentLogger });
-        return { worker, done: worker.run() };
-      });
-      try {
-        return await body();
-      } finally {
-        for (const { worker } of running) await worker.stop();
-        await Promise.all(running.map(({ done }) => done));
-      }
+      return whileWorkersRun(Array.from({ length: workers }, (_, i) => dispatcherOn(i === 0 ? (sut.second ?? sut.queueBroker) : sut.queueBroker)), body);
     }
 
     const ended = (ids: string[]) => dispatcher.taskLog.waitForEnd(ids, { timeoutMs: 60_000 });
@@ -129,6 +122,32 @@ export function describeTaskFlows(name: string, make: () => Promise<BrokerUnderT
         expect(failed.report?.message).toMatch(/\(Fail\) ended failed: disk full$/);
         expect(ran).toMatchObject({ status: TaskStatus.Completed, report: { data: null } });
         expect(Collect.runs.map((run) => run.tag)).toEqual(['run']);
+      });
+
+      whenQueued('two deliveries of each waiting dependent, three workers: each dependent ends once, and one that runs runs once', async () => {
+        const broken = await dispatcher.enqueue(new Fail({ why: 'disk full' }));
+        const actions = ['cancel', 'fail', 'run'] as const;
+        const dependents = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => dispatcher.enqueue(new Collect({ tag: `d${i}` }), { after: [broken.id], onPrerequisiteFailure: actions[i % 3] })),
+        );
+        // A second message of every dependent, as an at-least-once broker may deliver it.
+        await sut.queueBroker.pushMany(
+          queueNames[0],
+          dependents.map((task, i) => ({
+            taskId: task.id,
+            body: taskMessageBody({ id: task.id, name: 'Collect', params: { tag: `d${i}` }, after: [broken.id], onPrerequisiteFailure: actions[i % 3] }),
+            groupId: `twin-${task.id}`,
+            deduplicationId: `twin-${task.id}`,
+          })),
+        );
+        const entries = await withWorkers(() => ended(dependents.map((task) => task.id)), 3);
+        entries.forEach((entry, i) => expect(entry.status).toBe([TaskStatus.Cancelled, TaskStatus.Failed, TaskStatus.Completed][i % 3]));
+        // The twins of ended dependents are settled unrun: let the last of them come and go.
+        await withWorkers(() => new Promise((resolve) => setTimeout(resolve, (sut.leaseMs ?? 200) * 2)), 3);
+        expect(Collect.runs.map((run) => run.tag).sort()).toEqual(['d11', 'd2', 'd5', 'd8']);
+        for (const entry of await dispatcher.taskLog.search(new TaskLogFilter().in('id', dependents.map((task) => task.id)))) {
+          expect(entry.attempts).toBe(entry.status === TaskStatus.Completed ? 1 : 0);
+        }
       });
 
       test('a prerequisite cancelled before it ran cancels its dependents down a line', async () => {

@@ -4,10 +4,11 @@
  * the task log's limited claim keeps them at the source. Sync brokers run every task at enqueue
  * time: there the enqueue waits.
  */
-import { AbstractTask, ConfigError, Queue, QueueDispatcher, TaskLog, TaskStatus, Worker, silentLogger, type TaskLogEntry } from '../../src';
+import { AbstractTask, ConfigError, Queue, QueueDispatcher, TaskLog, TaskStatus, silentLogger, type TaskLogEntry } from '../../src';
 import type { BrokerUnderTest } from './queueBrokerConformance';
 import { mostInWindow } from '../helpers/timeWindows';
 import type { SemanticsOptions } from './taskSemanticsConformance';
+import { whileWorkersRun } from '../helpers/workers';
 
 /** Notes when it starts (the limits are checked on the log's clock: see startedAt). */
 class Tick extends AbstractTask<{ n: number }> {
@@ -63,16 +64,8 @@ export function describeTaskLimits(name: string, make: () => Promise<BrokerUnder
         return dispatcher.taskLog.waitForEnd(tasks.map((task) => task.id), { timeoutMs: 60_000 });
       }
       await dispatcher.enqueueMany(tasks);
-      const workers = Array.from({ length: setup.workers ?? 2 }, (_, i) => {
-        const worker = new Worker(dispatcherOn(i === 0 ? (sut.second ?? sut.queueBroker) : sut.queueBroker, setup.rateLimit, setup.maxConcurrent), { concurrency: 4, leaseMs: 5_000, idleMaxMs: 20, logger: silentLogger });
-        return { worker, done: worker.run() };
-      });
-      try {
-        return await dispatcher.taskLog.waitForEnd(tasks.map((task) => task.id), { timeoutMs: 60_000 });
-      } finally {
-        for (const { worker } of workers) await worker.stop();
-        await Promise.all(workers.map(({ done }) => done));
-      }
+      const workerDispatchers = Array.from({ length: setup.workers ?? 2 }, (_, i) => dispatcherOn(i === 0 ? (sut.second ?? sut.queueBroker) : sut.queueBroker, setup.rateLimit, setup.maxConcurrent));
+      return whileWorkersRun(workerDispatchers, () => dispatcher.taskLog.waitForEnd(tasks.map((task) => task.id), { timeoutMs: 60_000 }));
     }
 
     test('a queue rateLimit: never more than max starts in any window, and every task runs once, unfailed', async () => {

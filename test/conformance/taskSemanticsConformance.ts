@@ -9,9 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { AbstractTask, Queue, QueueDispatcher, Report, TaskLog, TaskParamsError, TaskRunError, TaskStatus, TaskWaitTimeoutError, Worker, defineCallback, silentLogger, type TaskContext } from '../../src';
+import { AbstractTask, Queue, QueueDispatcher, Report, TaskLog, TaskParamsError, TaskRunError, TaskStatus, TaskWaitTimeoutError, defineCallback, silentLogger, type TaskContext } from '../../src';
 import { until } from '../helpers/wait';
 import type { BrokerUnderTest } from './queueBrokerConformance';
+import { whileWorkersRun } from '../helpers/workers';
 
 class Add extends AbstractTask<{ a: number; b: number }> {
   static override taskName = 'Add';
@@ -94,16 +95,8 @@ export function describeTaskSemantics(name: string, make: () => Promise<BrokerUn
     afterEach(() => sut.cleanup());
 
     /** Runs `body` with a worker of the other dispatcher consuming (none on a sync broker). */
-    async function withWorker<T>(body: () => Promise<T>): Promise<T> {
-      if (options.sync) return body();
-      const worker = new Worker(workerDispatcher, { concurrency: 4, leaseMs: 5_000, idleMaxMs: 20, logger: silentLogger });
-      const running = worker.run();
-      try {
-        return await body();
-      } finally {
-        await worker.stop();
-        await running;
-      }
+    function withWorker<T>(body: () => Promise<T>): Promise<T> {
+      return options.sync ? body() : whileWorkersRun([workerDispatcher], body);
     }
 
     describe('enqueueByName: a task by its name, params checked', () => {

@@ -6,9 +6,10 @@
  * test, and a worker on a second dispatcher with a task-log object of its own, as another
  * process has. Sync brokers run a task within its enqueue: it is never pending for the next one.
  */
-import { AbstractTask, DuplicateTaskIdError, Queue, QueueDispatcher, TaskLog, TaskLogFilter, TaskStatus, Worker, silentLogger, type TaskContext } from '../../src';
+import { AbstractTask, DuplicateTaskIdError, Queue, QueueDispatcher, TaskLog, TaskLogFilter, TaskStatus, silentLogger, type TaskContext } from '../../src';
 import { until } from '../helpers/wait';
 import type { BrokerUnderTest } from './queueBrokerConformance';
+import { whileWorkersRun } from '../helpers/workers';
 
 /** Runs per task id, and the params each run saw. */
 const seen = new Map<string, number[]>();
@@ -63,16 +64,8 @@ export function describeUniqueTasks(name: string, make: () => Promise<BrokerUnde
       await sut.cleanup();
     });
 
-    async function withWorker<T>(body: () => Promise<T>): Promise<T> {
-      if (options.sync) return body();
-      const worker = new Worker(other, { concurrency: 4, leaseMs: 5_000, idleMaxMs: 20, logger: silentLogger });
-      const running = worker.run();
-      try {
-        return await body();
-      } finally {
-        await worker.stop();
-        await running;
-      }
+    function withWorker<T>(body: () => Promise<T>): Promise<T> {
+      return options.sync ? body() : whileWorkersRun([other], body);
     }
 
     const ended = (ids: string[]) => dispatcher.taskLog.waitForEnd(ids, { timeoutMs: 20_000 });

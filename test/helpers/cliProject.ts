@@ -48,18 +48,26 @@ export class CliProject {
     symlinkSync(ROOT, join(this.dir, 'node_modules', 'taskq'), 'dir');
     writeFileSync(join(this.dir, 'tasks.js'), TASKS_JS);
     this.runsFile = join(this.dir, 'runs.txt');
-    this.writeConfig(
-      config ?? {
-        queues: [
-          { name: 'standard', weight: 30, broker: { type: 'rds', connection: 'sqlite:./taskq.db', receive: 5 } },
-          { name: 'priority', weight: 90, broker: { type: 'rds', connection: 'sqlite:./taskq.db', receive: 5 } },
-        ],
-        defaultQueue: 'standard',
-        associations: { shout: 'priority' },
-        taskLog: { type: 'rds', connection: 'sqlite:./taskq.db' },
-        tasks: ['./tasks.js'],
-      },
-    );
+    this.writeConfig(config ?? CliProject.config('sqlite:./taskq.db'));
+  }
+
+  /**
+   * The test projects' config on one database: queues standard (30) and priority (90, where
+   * shout goes), the task log beside them. `tables`: names of their own (a database shared by
+   * several tests), else the defaults.
+   */
+  static config(connection: string, tables?: { messages: string; taskLog: string }): object {
+    const broker = { type: 'rds', connection, receive: 5, ...(tables ? { table: tables.messages } : {}) };
+    return {
+      queues: [
+        { name: 'standard', weight: 30, broker },
+        { name: 'priority', weight: 90, broker },
+      ],
+      defaultQueue: 'standard',
+      associations: { shout: 'priority' },
+      taskLog: { type: 'rds', connection, ...(tables ? { table: tables.taskLog } : {}) },
+      tasks: ['./tasks.js'],
+    };
   }
 
   writeConfig(config: object | string, name = 'taskq.config.json'): void {

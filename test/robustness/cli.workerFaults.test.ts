@@ -119,7 +119,7 @@ describe('run-worker survives faults of its tasks (real CLI, SQLite)', () => {
     expect(code).toBe(0);
     expect(JSON.parse(stdout) as WorkerStats).toEqual({ processed: 2, completed: 1, failed: 1, retried: 0 });
     const line = logLines(stderr).find((l) => l.fault === fault);
-    expect(line).toMatchObject({ level: 50, taskId: bad, task: name, error: message });
+    expect(line).toMatchObject({ level: 50, taskId: bad, taskName: name, error: message });
     expect(line?.msg).toContain('the worker keeps working');
 
     const failed = await entry(bad);
@@ -162,7 +162,7 @@ describe('run-worker survives faults of its tasks (real CLI, SQLite)', () => {
     const { code, stderr } = result as CliResult;
     expect(code).toBe(1);
     const line = logLines(stderr).find((l) => l.msg.includes('called process.exit(0)'));
-    expect(line).toMatchObject({ level: 50, taskId: id, task: 'CallsExit', exitCode: 1 });
+    expect(line).toMatchObject({ level: 50, taskId: id, taskName: 'CallsExit', exitCode: 1 });
   });
 
   test('normal exits are not mistaken for a task\'s: --limit exits 0, a second SIGTERM exits 1, neither logs process.exit', async () => {

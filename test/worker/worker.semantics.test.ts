@@ -250,5 +250,5 @@ test("a task's ctx.logger puts the task's id and name on its lines", async () =>
   }
   const dispatcher = new QueueDispatcher({ queues: [new Queue('q', new InMemoryQueueBroker())], taskLog: new TaskLog(new InMemoryTaskLogBroker()), tasks: [Chatty], logger: capture });
   const task = await dispatcher.enqueue(new Chatty({}));
-  expect(lines.find((l) => l.message === 'halfway')?.fields).toEqual({ taskId: task.id, task: 'Chatty', step: 1 });
+  expect(lines.find((l) => l.message === 'halfway')?.fields).toEqual({ taskId: task.id, taskName: 'Chatty', step: 1 });
 });

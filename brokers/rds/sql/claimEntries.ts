@@ -1,6 +1,6 @@
 import type { ClaimResult } from '../../../src/taskLog/taskLogBroker';
-import { TaskStatus } from '../../../src/taskStatus';
 import type { RdsConnection } from '../connection';
+import { claimUpdate } from './claimUpdate';
 
 /**
  * Claims the entries `ids` for one worker in one statement: each that is enqueued, dequeued, or
@@ -10,17 +10,9 @@ import type { RdsConnection } from '../connection';
  * SQLite (UPDATE … RETURNING); MySQL has no RETURNING and claims one by one.
  */
 export async function claimEntries(db: RdsConnection, table: string, ids: readonly string[], workerId: string, leaseMs: number): Promise<Array<ClaimResult | undefined>> {
-  const now = db.now;
   // Off the status index: with 50k queued, SQLite walking it was 20x slower than the id lookups.
-  const status = db.unindexed('status');
-  const rows = await db.exec.all<{ id: string; attempts: number | string; stalls: number | string }>(
-    // Every SET reads the row as it was (see RdsTaskLogBroker.claim).
-    `UPDATE ${db.quote(table)} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END, status = ?, worker_id = ?,
-      lease_until = ${now} + ?, attempts = attempts + 1, started_at = ${now}, updated_at = ${now}
-      WHERE id IN (${ids.map(() => '?').join(', ')}) AND (${status} IN (?, ?) OR (${status} = ? AND lease_until < ${now}))
-      RETURNING id, attempts, stalls`,
-    [TaskStatus.Running, TaskStatus.Running, workerId, leaseMs, ...ids, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running],
-  );
+  const { sql, bindings } = claimUpdate(db, table, ids, workerId, leaseMs, db.unindexed('status'));
+  const rows = await db.exec.all<{ id: string; attempts: number | string; stalls: number | string }>(`${sql} RETURNING id, attempts, stalls`, bindings);
   const claimed = new Map(rows.map((r) => [r.id, { outcome: 'claimed' as const, attempt: Number(r.attempts), stalls: Number(r.stalls) }]));
   // An id asked twice was claimed once: the first asker has it, the second looks alone (busy).
   return ids.map((id) => {

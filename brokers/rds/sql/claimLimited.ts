@@ -2,6 +2,7 @@ import { CONCURRENCY_RETRY_MS, type ClaimLimits, rateWaitMs } from '../../../src
 import type { ClaimResult } from '../../../src/taskLog/taskLogBroker';
 import { TaskStatus } from '../../../src/taskStatus';
 import type { RdsConnection } from '../connection';
+import { claimUpdate } from './claimUpdate';
 
 /**
  * Claims one entry within `limits`, in one transaction under a database-wide lock (PostgreSQL's
@@ -40,15 +41,10 @@ export function claimLimited(db: RdsConnection, table: string, startsTable: stri
     }
     if (wait > 0) return { outcome: 'limited', retryAfterMs: wait };
 
-    // The claim as claimExisting makes it (every SET reads the row as it was), timed by this
-    // statement, not by the read above: a run that ended after that read, and was counted as
-    // ended, ended before this start.
-    const claimed = await session.run(
-      `UPDATE ${t} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END, status = ?, worker_id = ?,
-        lease_until = ${db.now} + ?, attempts = attempts + 1, started_at = ${db.now}, updated_at = ${db.now}
-        WHERE id = ? AND (status IN (?, ?) OR (status = ? AND lease_until < ${db.now}))`,
-      [TaskStatus.Running, TaskStatus.Running, workerId, leaseMs, id, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running],
-    );
+    // Timed by this statement, not by the read above: a run that ended after that read, and was
+    // counted as ended, ended before this start.
+    const claim = claimUpdate(db, table, [id], workerId, leaseMs);
+    const claimed = await session.run(claim.sql, claim.bindings);
     if (claimed !== 1) return undefined;
     // Never earlier than the time the window was counted at, so the window only errs on the safe side.
     if (limits.rate) await session.run(`INSERT INTO ${starts} (limit_key, started_at) VALUES (?, ${db.now})`, [limits.rate.key]);

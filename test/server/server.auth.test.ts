@@ -1,0 +1,99 @@
+/**
+ * buildServer's security: a non-loopback host needs a token, every request then needs
+ * `Authorization: Bearer`, and a token with an owner sees and acts on that owner's tasks only.
+ */
+import { ConfigError } from '../../src';
+import { buildServer, isLoopbackHost } from '../../server';
+import { type ApiClient, type ApiFixture, apiSetups } from './apiSetup';
+
+jest.setTimeout(60_000);
+
+test('isLoopbackHost: 127.0.0.0/8, ::1 and localhost only', () => {
+  expect(['127.0.0.1', '127.1.2.3', '::1', 'localhost'].filter(isLoopbackHost)).toHaveLength(4);
+  expect(['0.0.0.0', '::', '10.0.0.1', '192.168.1.2', 'example.com', '127.0.0.1.example.com'].filter(isLoopbackHost)).toEqual([]);
+});
+
+describe.each(apiSetups('API auth'))('auth on %s', (_name, setup) => {
+  let fx: ApiFixture;
+  let admin: ApiClient;
+  const ADMIN = 'admin-secret-token';
+  const ALICE = 'alice-secret-token';
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    fx = await setup();
+    const tokens = [{ token: ADMIN }, { token: ALICE, owner: 'alice' }];
+    admin = await fx.server({ host: '0.0.0.0', tokens });
+  });
+  afterAll(() => fx?.close());
+
+  test('starting on 0.0.0.0 without a token is refused with a ConfigError', async () => {
+    await expect(buildServer(fx.dispatcher, { host: '0.0.0.0' })).rejects.toThrow(ConfigError);
+    await expect(buildServer(fx.dispatcher, { host: '::', tokens: [] })).rejects.toThrow(/without a token/);
+  });
+
+  test.each(['/api/tasks', '/api/stats', `/api/tasks/x`, '/api/registered-tasks', '/api/workers', '/openapi.json', '/no/such/route'])('GET %s: 401 without a token, with a wrong one, or another scheme', async (url) => {
+    for (const headers of [{}, bearer('wrong-token'), bearer(`${ADMIN}x`), bearer(ADMIN.slice(0, -1)), { authorization: `Basic ${ADMIN}` }, { authorization: ADMIN }]) {
+      const res = await admin.inject({ url, headers });
+      expect({ headers, status: res.statusCode }).toEqual({ headers, status: 401 });
+      expect((res.json() as { field: string }).field).toBe('authorization');
+    }
+  });
+
+  test('POST routes need the token too: nothing is enqueued or cancelled without it', async () => {
+    const before = await fx.dispatcher.taskLog.count();
+    expect((await admin.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'x' } } })).statusCode).toBe(401);
+    expect((await admin.inject({ method: 'POST', url: `/api/tasks/${fx.ids.pendingCarl}/cancel`, payload: {} })).statusCode).toBe(401);
+    expect(await fx.dispatcher.taskLog.count()).toBe(before);
+    expect((await fx.dispatcher.taskLog.get(fx.ids.pendingCarl))?.status).toBe('enqueued');
+  });
+
+  test('the health check needs no token, and says nothing about the tasks', async () => {
+    const res = await admin.inject({ url: '/api/health' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok' });
+  });
+
+  test('a token without owner sees every task', async () => {
+    const res = await admin.inject({ url: '/api/tasks?archived=true', headers: bearer(ADMIN) });
+    expect(res.statusCode).toBe(200);
+    expect((res.json() as { total: number }).total).toBe(9);
+    expect((await admin.inject({ url: '/openapi.json', headers: bearer(ADMIN) })).statusCode).toBe(200);
+  });
+
+  describe('a token with an owner', () => {
+    const alice = () => bearer(ALICE);
+
+    test('lists, counts and reads only its owner\'s tasks, whatever the filter says', async () => {
+      const list = await admin.inject({ url: '/api/tasks', headers: alice() });
+      expect((list.json() as { tasks: { id: string }[] }).tasks.map((t) => t.id).sort()).toEqual([fx.ids.greetBob, fx.ids.pendingCarl].sort());
+      const other = await admin.inject({ url: '/api/tasks?owner=bob', headers: alice() });
+      expect((other.json() as { total: number }).total).toBe(0);
+      const stats = await admin.inject({ url: '/api/stats', headers: alice() });
+      expect((stats.json() as { total: number }).total).toBe(2);
+      expect((await admin.inject({ url: `/api/tasks/${fx.ids.greetBob}`, headers: alice() })).statusCode).toBe(200);
+      expect((await admin.inject({ url: `/api/tasks/${fx.ids.greetAnn}`, headers: alice() })).statusCode).toBe(404);
+    });
+
+    test('cannot cancel, archive or rerun another owner\'s task (404), can its own', async () => {
+      for (const action of ['cancel', 'archive', 'rerun']) {
+        const res = await admin.inject({ method: 'POST', url: `/api/tasks/${action === 'rerun' ? fx.ids.boom : fx.ids.percent}/${action}`, payload: {}, headers: alice() });
+        expect({ action, status: res.statusCode }).toEqual({ action, status: 404 });
+      }
+      expect((await fx.dispatcher.taskLog.get(fx.ids.percent))?.status).toBe('enqueued');
+      expect((await fx.dispatcher.taskLog.get(fx.ids.boom))?.status).toBe('failed');
+      const own = await admin.inject({ method: 'POST', url: `/api/tasks/${fx.ids.pendingCarl}/cancel`, payload: {}, headers: alice() });
+      expect(own.statusCode).toBe(200);
+      expect((own.json() as { status: string }).status).toBe('cancelled');
+    });
+
+    test('enqueues tasks of its owner; another owner in the body is a 403', async () => {
+      const res = await admin.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'al' }, delay: 3_600_000 }, headers: alice() });
+      expect(res.statusCode).toBe(201);
+      expect((await fx.dispatcher.taskLog.get((res.json() as { id: string }).id))?.owner).toBe('alice');
+      const other = await admin.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'al' }, owner: 'bob' }, headers: alice() });
+      expect(other.statusCode).toBe(403);
+      expect((other.json() as { field: string }).field).toBe('owner');
+    });
+  });
+});
