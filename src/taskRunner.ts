@@ -189,7 +189,7 @@ export class TaskRunner {
       await handle.acknowledge();
       return 'not-runnable';
     }
-    if (claim.stalls > 0) this.emit('stalled', () => ({ taskId: task.id, taskName: task.logName, queue: queue.name, stalls: claim.stalls }));
+    if (claim.tookOver) this.emit('stalled', () => ({ taskId: task.id, taskName: task.logName, queue: queue.name, stalls: claim.stalls }));
     const maxStalls = (task.constructor as TaskClass).maxStalls ?? 1;
     if (claim.stalls > maxStalls) return this.giveUp(queue, task, claim.attempt, claim.stalls, maxStalls, handle);
     return this.run(queue, task, decoded, claim.attempt, claim.stalls, requestedAt, handle);

@@ -228,7 +228,7 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
       if (stalled) entry.stalls += 1;
       entry.startedAt = now;
       entry.updatedAt = now;
-      return { outcome: 'claimed', attempt: entry.attempts, stalls: entry.stalls };
+      return { outcome: 'claimed', attempt: entry.attempts, stalls: entry.stalls, tookOver: stalled };
     }
     if (entry.status === TaskStatus.Running) return { outcome: 'busy', retryAfterMs: Math.max(0, (entry.leaseUntil ?? now) - now) };
     return { outcome: 'not-runnable', status: entry.status };

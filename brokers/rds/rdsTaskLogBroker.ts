@@ -15,7 +15,7 @@ import { CallBatcher } from '../../src/callBatcher';
 import type { ClaimLimits } from '../../src/taskLimits';
 import { applyConditions, applyPaging } from './sql/applyTaskLogFilter';
 import { claimEntries } from './sql/claimEntries';
-import { claimUpdate } from './sql/claimUpdate';
+import { CLAIMED_COLUMNS, type ClaimedRow, claimUpdate, claimedOf } from './sql/claimUpdate';
 import { claimLimited } from './sql/claimLimited';
 import { type FinishShape, type FinishedRun, finishEntries } from './sql/finishEntries';
 import type { PendingCount } from '../../src/taskLog/taskLogBroker';
@@ -363,7 +363,7 @@ export class RdsTaskLogBroker implements TaskLogBroker {
       // already claimed, in one statement. Should it have been written meanwhile, nothing is
       // inserted and the claim is tried again. The entry is usually there: this comes second.
       const inserted = await this.insertClaimed(ifMissing, workerId, leaseMs);
-      if (inserted === 1) return { outcome: 'claimed', attempt: 1, stalls: 0 };
+      if (inserted === 1) return { outcome: 'claimed', attempt: 1, stalls: 0, tookOver: false };
       const claimedNow = await this.claimExisting(id, workerId, leaseMs);
       if (claimedNow) return claimedNow;
     }
@@ -393,14 +393,13 @@ export class RdsTaskLogBroker implements TaskLogBroker {
   /** Moves an existing entry to running if it can run now; undefined if none did. */
   private async claimExisting(id: string, workerId: string, leaseMs: number): Promise<ClaimResult | undefined> {
     const { sql, bindings } = claimUpdate(this.db, this.table, [id], workerId, leaseMs);
-    type Claimed = { attempts: number | string; stalls: number | string };
-    let claimed: Claimed | undefined;
+    let claimed: ClaimedRow | undefined;
     if (this.db.dialect === 'mysql') {
-      if ((await this.db.exec.run(sql, bindings)) === 1) [claimed] = await this.db.exec.all<Claimed>(`SELECT attempts, stalls FROM ${this.t} WHERE id = ?`, [id]);
+      if ((await this.db.exec.run(sql, bindings)) === 1) [claimed] = await this.db.exec.all<ClaimedRow>(`SELECT ${CLAIMED_COLUMNS} FROM ${this.t} WHERE id = ?`, [id]);
     } else {
-      [claimed] = await this.db.exec.all<Claimed>(`${sql} RETURNING attempts, stalls`, bindings);
+      [claimed] = await this.db.exec.all<ClaimedRow>(`${sql} RETURNING ${CLAIMED_COLUMNS}`, bindings);
     }
-    return claimed ? { outcome: 'claimed', attempt: Number(claimed.attempts), stalls: Number(claimed.stalls) } : undefined;
+    return claimed ? claimedOf(claimed) : undefined;
   }
 
   async renewLeases(workerId: string, claims: readonly { id: string; attempt: number }[], leaseMs: number): Promise<string[]> {

@@ -103,6 +103,8 @@ const TASK_LOG_MIGRATIONS: readonly Migration[] = [
       await dropIndex(step, `${step.table}_name_idx`);
     },
   },
+  // When the current run took the task over from one whose lease had run out; NULL if it did not (claimUpdate).
+  { version: 6, description: 'stalled_at', up: (step) => addColumn(step, 'stalled_at', (t) => void t.bigInteger('stalled_at').nullable()) },
 ];
 
 /** `<table>_<suffix>`, shortened by a hash to PostgreSQL's 63 characters (it would cut it, and two could meet). */

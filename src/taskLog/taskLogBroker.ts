@@ -19,8 +19,11 @@ export type UniqueAddResult = { outcome: 'added' } | { outcome: 'existing'; id: 
 
 /** What `claim` found. Only `claimed` lets the caller run the task. */
 export type ClaimResult =
-  /** `stalls`: claims that took the task over from a run whose lease had run out (this one included). */
-  | { outcome: 'claimed'; attempt: number; stalls: number }
+  /**
+   * `stalls`: claims that took the task over from a run whose lease had run out (this one
+   * included); `tookOver`: this claim is one of them (a Worker's `stalled` event).
+   */
+  | { outcome: 'claimed'; attempt: number; stalls: number; tookOver: boolean }
   /** Another worker holds a live lease on it: leave it alone for `retryAfterMs` (the lease left). */
   | { outcome: 'busy'; retryAfterMs: number }
   /** Running it now would break a limit (ClaimLimits): leave it for `retryAfterMs`. */

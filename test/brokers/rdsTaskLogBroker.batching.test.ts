@@ -56,8 +56,8 @@ describe.each(databases)('%s', (name, connection) => {
     const claims = await Promise.all(ids.map((id) => broker.claim(id, 'w1', HOUR)));
     expect(counter.updates).toBe(batches ? 1 : 10);
     expect(claims.map((c) => c.outcome)).toEqual(ids.map(() => 'claimed'));
-    expect(claims[3]).toEqual({ outcome: 'claimed', attempt: 2, stalls: 1 });
-    expect(claims[0]).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
+    expect(claims[3]).toEqual({ outcome: 'claimed', attempt: 2, stalls: 1, tookOver: true });
+    expect(claims[0]).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0, tookOver: false });
   });
 
   test('one id claimed twice in one turn by one worker (one statement): one claim, the other finds it busy', async () => {

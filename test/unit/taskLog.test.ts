@@ -90,7 +90,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
   const loadFixture = async () => {
     await log.add(FIXTURE);
     const claim = await broker.claim('e2', 'w1', 3_600_000);
-    expect(claim).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
+    expect(claim).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0, tookOver: false });
     e2Started = (await log.get('e2'))?.startedAt as Date;
   };
 
@@ -602,7 +602,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     beforeEach(() => log.add([entry('t')]));
 
     test('an enqueued task is claimed: running, with worker, lease, start and one attempt', async () => {
-      expect(await broker.claim('t', 'w1', HOUR)).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
+      expect(await broker.claim('t', 'w1', HOUR)).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0, tookOver: false });
       const got = await log.get('t');
       expect(got).toMatchObject({ status: TaskStatus.Running, workerId: 'w1', attempts: 1, stalls: 0 });
       near(got?.startedAt, Date.now());
@@ -612,7 +612,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     test('a dequeued task is claimed too', async () => {
       await log.markDequeued(['t']);
       expect(await log.getStatus('t')).toBe(TaskStatus.Dequeued);
-      expect(await broker.claim('t', 'w1', HOUR)).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
+      expect(await broker.claim('t', 'w1', HOUR)).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0, tookOver: false });
     });
 
     test('a second claim while the lease is live is busy for about the lease left, and changes nothing', async () => {
@@ -628,7 +628,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     test('once the lease has run out another worker claims it, counting a second attempt and a stall', async () => {
       await broker.claim('t', 'w1', 1);
       await expire();
-      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 1 });
+      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 1, tookOver: true });
       const got = await log.get('t');
       expect(got).toMatchObject({ status: TaskStatus.Running, workerId: 'w2', attempts: 2, stalls: 1 });
       near(got?.leaseUntil, Date.now() + HOUR);
@@ -637,7 +637,15 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     test('a retry (back to enqueued by its holder) is claimed again without a stall', async () => {
       await broker.claim('t', 'w1', HOUR);
       expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder: { workerId: 'w1', attempt: 1 }, releaseLease: true })).toBe(true);
-      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 0 });
+      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 0, tookOver: false });
+    });
+
+    test('a retry after a takeover is claimed without being one: the stall stays counted, tookOver is false', async () => {
+      await broker.claim('t', 'w1', 1);
+      await expire();
+      expect(await broker.claim('t', 'w2', HOUR)).toMatchObject({ attempt: 2, stalls: 1, tookOver: true });
+      expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder: { workerId: 'w2', attempt: 2 }, releaseLease: true })).toBe(true);
+      expect(await broker.claim('t', 'w3', HOUR)).toEqual({ outcome: 'claimed', attempt: 3, stalls: 1, tookOver: false });
     });
 
     test.each([TaskStatus.Completed, TaskStatus.Failed, TaskStatus.Cancelled, TaskStatus.Archived, TaskStatus.ChildRunning])(
@@ -743,7 +751,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       const report = Report.error('attempt 1 failed').toJSON();
       expect(await log.changeStatus('t', { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder: w1, releaseLease: true, report: JSON.stringify(report) })).toBe(true);
       expect(await log.get('t')).toMatchObject({ status: TaskStatus.Enqueued, workerId: null, leaseUntil: null, finishedAt: null, report, attempts: 1 });
-      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 0 });
+      expect(await broker.claim('t', 'w2', HOUR)).toEqual({ outcome: 'claimed', attempt: 2, stalls: 0, tookOver: false });
     });
 
     test('without report the stored report is kept; report null clears it', async () => {
@@ -797,7 +805,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     });
 
     test('claim with ifMissing: a missing entry is written claimed; an existing one is claimed, or not, as it is', async () => {
-      expect(await broker.claim('new', 'w1', HOUR, entry('new', { label: 'from the message' }))).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0 });
+      expect(await broker.claim('new', 'w1', HOUR, entry('new', { label: 'from the message' }))).toEqual({ outcome: 'claimed', attempt: 1, stalls: 0, tookOver: false });
       expect(await log.get('new')).toMatchObject({ label: 'from the message', status: TaskStatus.Running, workerId: 'w1', attempts: 1, stalls: 0 });
       expect((await log.get('new'))?.leaseUntil?.getTime()).toBeGreaterThan(Date.now() + HOUR / 2);
       expect((await log.get('new'))?.startedAt).not.toBeNull();
@@ -808,7 +816,7 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
       await broker.claim('old', 'w0', 1);
       await new Promise((resolve) => setTimeout(resolve, 20));
       // A stall: claimed again as the second attempt, not inserted.
-      expect(await broker.claim('old', 'w1', HOUR, entry('old', { label: 'ignored' }))).toEqual({ outcome: 'claimed', attempt: 2, stalls: 1 });
+      expect(await broker.claim('old', 'w1', HOUR, entry('old', { label: 'ignored' }))).toEqual({ outcome: 'claimed', attempt: 2, stalls: 1, tookOver: true });
       expect((await log.get('old'))?.label).toBe('enqueued first');
       expect(await broker.claim('done', 'w1', HOUR, entry('done'))).toEqual({ outcome: 'not-runnable', status: TaskStatus.Completed });
       // The dispatcher's own write, coming after the worker's, changes nothing.

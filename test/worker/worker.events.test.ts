@@ -134,6 +134,20 @@ describe.each(deliverySetups())('Worker events on %s', (_name, setup) => {
     expect(await dispatcher.taskLog.get(task.id)).toMatchObject({ status: TaskStatus.Completed, stalls: 1, attempts: 2 });
   });
 
+  test('stalled fires on the takeover only: a retry of a task that stalled before is not a stall', async () => {
+    const task = await dispatcher.enqueue(new Fails({}), { maxAttempts: 2 });
+    await sut.queueBroker.receive('q', 1, 100);
+    expect(await dispatcher.taskLog.claim(task.id, 'dead', 100)).toMatchObject({ outcome: 'claimed', attempt: 1, tookOver: false });
+    await wait(250);
+    const { heard } = start();
+    await until(() => heard.failed.length === 1, 10_000, 'the failed event');
+    // Taken over (attempt 2, stall 1: not counted against maxAttempts), failed, retried (attempt 3), failed.
+    expect(heard.active.map(([e]) => e.attempt)).toEqual([2, 3]);
+    expect(heard.stalled).toEqual([[{ taskId: task.id, taskName: 'Fails', queue: 'q', stalls: 1 }]]);
+    expect(heard.retrying).toHaveLength(1);
+    expect(await dispatcher.taskLog.get(task.id)).toMatchObject({ status: TaskStatus.Failed, stalls: 1, attempts: 3 });
+  });
+
   test('failed without a run: an undecodable message fails with attempt 0 and no duration', async () => {
     await sut.queueBroker.push('q', { taskId: 'garbled-1', body: 'not a task message' });
     const { heard } = start();

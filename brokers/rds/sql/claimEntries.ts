@@ -1,6 +1,6 @@
 import type { ClaimResult } from '../../../src/taskLog/taskLogBroker';
 import type { RdsConnection } from '../connection';
-import { claimUpdate } from './claimUpdate';
+import { CLAIMED_COLUMNS, type ClaimedRow, claimUpdate, claimedOf } from './claimUpdate';
 
 /**
  * Claims the entries `ids` for one worker in one statement: each that is enqueued, dequeued, or
@@ -12,8 +12,8 @@ import { claimUpdate } from './claimUpdate';
 export async function claimEntries(db: RdsConnection, table: string, ids: readonly string[], workerId: string, leaseMs: number): Promise<Array<ClaimResult | undefined>> {
   // Off the status index: with 50k queued, SQLite walking it was 20x slower than the id lookups.
   const { sql, bindings } = claimUpdate(db, table, ids, workerId, leaseMs, db.unindexed('status'));
-  const rows = await db.exec.all<{ id: string; attempts: number | string; stalls: number | string }>(`${sql} RETURNING id, attempts, stalls`, bindings);
-  const claimed = new Map(rows.map((r) => [r.id, { outcome: 'claimed' as const, attempt: Number(r.attempts), stalls: Number(r.stalls) }]));
+  const rows = await db.exec.all<ClaimedRow & { id: string }>(`${sql} RETURNING id, ${CLAIMED_COLUMNS}`, bindings);
+  const claimed = new Map(rows.map((r) => [r.id, claimedOf(r)]));
   // An id asked twice was claimed once: the first asker has it, the second looks alone (busy).
   return ids.map((id) => {
     const claim = claimed.get(id);

@@ -2,7 +2,7 @@ import { CONCURRENCY_RETRY_MS, type ClaimLimits, rateWaitMs } from '../../../src
 import type { ClaimResult } from '../../../src/taskLog/taskLogBroker';
 import { TaskStatus } from '../../../src/taskStatus';
 import type { RdsConnection } from '../connection';
-import { claimUpdate } from './claimUpdate';
+import { CLAIMED_COLUMNS, type ClaimedRow, claimUpdate, claimedOf } from './claimUpdate';
 
 /**
  * Claims one entry within `limits`, in one transaction under a database-wide lock (PostgreSQL's
@@ -48,7 +48,7 @@ export function claimLimited(db: RdsConnection, table: string, startsTable: stri
     if (claimed !== 1) return undefined;
     // Never earlier than the time the window was counted at, so the window only errs on the safe side.
     if (limits.rate) await session.run(`INSERT INTO ${starts} (limit_key, started_at) VALUES (?, ${db.now})`, [limits.rate.key]);
-    const [row] = await session.all<{ attempts: number | string; stalls: number | string }>(`SELECT attempts, stalls FROM ${t} WHERE id = ?`, [id]);
-    return { outcome: 'claimed', attempt: Number(row.attempts), stalls: Number(row.stalls) };
+    const [row] = await session.all<ClaimedRow>(`SELECT ${CLAIMED_COLUMNS} FROM ${t} WHERE id = ?`, [id]);
+    return claimedOf(row);
   });
 }
