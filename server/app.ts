@@ -5,8 +5,10 @@ import { z } from 'zod';
 import { type Logger, type QueueDispatcher, type TaskqMetrics, silentLogger } from '../src';
 import { ApiError } from './apiError';
 import { type ApiToken, authHook, checkBind } from './auth';
+import { DEFAULT_HOST } from './defaults';
 import { errorHandler } from './errorHandler';
 import { errorSchema } from './schemas';
+import { DASHBOARD_ROUTES, dashboardRoutes } from './routes/dashboard';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
 import { registryRoutes } from './routes/registry';
@@ -26,10 +28,10 @@ export interface ServerOptions {
   bodyLimit?: number;
 }
 
-export const DEFAULT_HOST = '127.0.0.1';
+export { DEFAULT_HOST };
 
-/** Routes any caller may request, token or not: the health check says nothing about the tasks. */
-const OPEN_ROUTES = ['/api/health'];
+/** Routes any caller may request, token or not: the health check and the dashboard's static files say nothing about the tasks. */
+const OPEN_ROUTES = ['/api/health', ...DASHBOARD_ROUTES];
 
 /**
  * The HTTP API of a dispatcher (`taskq serve`), ready to listen or to take `inject()`: the
@@ -85,6 +87,7 @@ export async function buildServer(dispatcher: QueueDispatcher, options: ServerOp
   await app.register(queueRoutes, routeOptions);
   await app.register(workerRoutes, routeOptions);
   await app.register(metricsRoutes, { ...routeOptions, metrics: options.metrics });
+  await app.register(dashboardRoutes);
   await app.ready();
   return app;
 }

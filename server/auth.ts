@@ -31,6 +31,8 @@ export function checkBind(host: string, tokens: readonly ApiToken[]): void {
   }
   tokens.forEach((t, i) => {
     if (typeof t.token !== 'string' || t.token === '') throw new ConfigError(`API token ${i + 1} is empty`);
+    // A request sends it as `Authorization: Bearer <token>`: one word, or it could never match.
+    if (/\s/.test(t.token)) throw new ConfigError(`API token ${i + 1} contains whitespace: a bearer token is one word (letters, digits and punctuation)`);
   });
 }
 

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { ConfigError } from './errors';
 
 export type LogFields = Record<string, unknown>;
@@ -40,7 +40,7 @@ export function createLogger(level?: LogLevel, options: LoggerOptions = {}): Log
   const fd = options.destination ? undefined : 2;
   const destination =
     format === 'pretty'
-      ? pretty({ destination: fd ?? target, sync: true, colorize: target.isTTY === true && process.env.NO_COLOR === undefined, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname' })
+      ? prettyStream()({ destination: fd ?? target, sync: true, colorize: target.isTTY === true && process.env.NO_COLOR === undefined, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname' })
       : fd === undefined
         ? target
         : pino.destination({ fd, sync: true });
@@ -52,6 +52,11 @@ export function createLogger(level?: LogLevel, options: LoggerOptions = {}): Log
     warn: (message, fields) => log.warn(fields ?? {}, message),
     error: (message, fields) => log.error(fields ?? {}, message),
   };
+}
+
+/** pino-pretty, loaded for a logger that prints for people only (JSON loggers never need it). */
+function prettyStream(): typeof PinoPretty {
+  return (require('pino-pretty') as { default: typeof PinoPretty }).default;
 }
 
 /** TASKQ_LOG_FORMAT, checked: a typo is an error rather than a silent fallback. */

@@ -2,8 +2,7 @@ import { type Command } from 'commander';
 import { ConfigError } from '../../src/errors';
 import { installWorkerSignals } from '../../src/signals';
 import { Worker } from '../../src/worker';
-import { TaskqMetrics } from '../../src/metrics';
-import { type MetricsServer, serveMetrics } from '../../src/metricsServer';
+import type { MetricsServer } from '../../src/metricsServer';
 import { installWorkerProcessHandlers } from '../../src/workerProcess';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { nonNegativeInt, positiveInt } from '../options';
@@ -78,6 +77,9 @@ export function runWorkerCommand(program: Command): void {
         try {
           if (options.metricsPort !== undefined) {
             if (options.metricsPort > 65_535) throw new ConfigError(`--metrics-port must be at most 65535, got ${options.metricsPort}`);
+            // prom-client and the HTTP listener load only for a worker that serves metrics.
+            const { TaskqMetrics } = require('../../src/metrics') as typeof import('../../src/metrics');
+            const { serveMetrics } = require('../../src/metricsServer') as typeof import('../../src/metricsServer');
             const metrics = new TaskqMetrics({ dispatcher, defaultMetrics: true });
             metrics.observeWorker(worker);
             metrics.observeEnqueues();

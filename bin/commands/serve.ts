@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { ConfigError, type TaskqConfig, createLogger } from '../../src';
-import { type ApiToken, DEFAULT_HOST, buildServer, serverUrl } from '../../server';
+import type { ApiToken } from '../../server';
+import { DEFAULT_HOST } from '../../server/defaults';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { printLine } from '../output';
 
@@ -65,6 +66,9 @@ export function serveCommand(program: Command): void {
         async ({ config, dispatcher }) => {
           const host = options.host ?? config.api?.host ?? DEFAULT_HOST;
           const logger = createLogger(global.logLevel);
+          // Loaded here: Fastify and the OpenAPI machinery are for this command only, not for
+          // every other command's start-up.
+          const { buildServer, serverUrl } = require('../../server') as typeof import('../../server');
           // Before anything listens: a non-loopback host without a token is a ConfigError (exit 2).
           const app = await buildServer(dispatcher, { host, tokens: tokensOf(options, config), logger });
           try {
@@ -72,7 +76,7 @@ export function serveCommand(program: Command): void {
             const stopped = stopSignal();
             await app.listen({ host, port: options.port ?? config.api?.port ?? DEFAULT_PORT });
             const url = serverUrl(app);
-            printLine(`taskq API listening on ${url} (OpenAPI: ${url}/openapi.json)`);
+            printLine(`taskq API listening on ${url} (dashboard: ${url}/, OpenAPI: ${url}/openapi.json)`);
             logger.info(`taskq API listening on ${url}`, { url });
             const signal = await stopped;
             logger.info(`${signal}: closing the API server`, { signal });

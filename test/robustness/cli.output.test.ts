@@ -166,13 +166,17 @@ describe('taskq CLI: a PostgreSQL connection killed under a command', () => {
   test('enqueue --wait --json: "Connection ended unexpectedly" and the like go to stderr; stdout is the JSON entry', async () => {
     if (!url) return;
     // No worker runs: the command polls the task log until --wait-timeout, on pooled connections.
-    const child = project.spawn(['enqueue', 'Hello', '--params', '{"name":"x"}', '--wait', '--wait-timeout=4000', '--json']);
+    const child = project.spawn(['enqueue', 'Hello', '--params', '{"name":"x"}', '--wait', '--wait-timeout=8000', '--json']);
     const done = collect(child);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
     const admin = new Client({ connectionString: url });
     await admin.connect();
     try {
-      const killed = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+      // Once the command has connected (its start-up takes longer on a busy machine), and has
+      // had a moment to start waiting: then its connections go.
+      const others = 'FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()';
+      for (let i = 0; i < 200 && Number((await admin.query(`SELECT COUNT(*) AS n ${others}`)).rows[0].n) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const killed = await admin.query(`SELECT pg_terminate_backend(pid) ${others}`);
       expect(killed.rowCount).toBeGreaterThan(0);
     } finally {
       await admin.end();

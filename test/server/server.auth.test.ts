@@ -30,6 +30,8 @@ describe.each(apiSetups('API auth'))('auth on %s', (_name, setup) => {
   test('starting on 0.0.0.0 without a token is refused with a ConfigError', async () => {
     await expect(buildServer(fx.dispatcher, { host: '0.0.0.0' })).rejects.toThrow(ConfigError);
     await expect(buildServer(fx.dispatcher, { host: '::', tokens: [] })).rejects.toThrow(/without a token/);
+    // A token no request could send as `Bearer <token>` is refused at start, not on every request.
+    await expect(buildServer(fx.dispatcher, { host: '0.0.0.0', tokens: [{ token: 'open sesame' }] })).rejects.toThrow('API token 1 contains whitespace');
   });
 
   test.each(['/api/tasks', '/api/stats', `/api/tasks/x`, '/api/registered-tasks', '/api/workers', '/openapi.json', '/no/such/route'])('GET %s: 401 without a token, with a wrong one, or another scheme', async (url) => {

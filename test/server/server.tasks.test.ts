@@ -9,6 +9,7 @@ jest.setTimeout(60_000);
 
 interface TaskBody {
   id: string;
+  createdAt: string;
   status: string;
   label: string;
   owner: string | null;
@@ -47,8 +48,13 @@ describe.each(apiSetups('API tasks'))('task routes on %s', (_name, setup) => {
       const body = await list('');
       expect(body.total).toBe(9);
       expect(body.tasks).toHaveLength(9);
-      const created = body.tasks.map((t) => t.id);
-      expect(created[0]).toBe(fx.ids.underscore);
+      // Newest first, ties (tasks created in the same millisecond) by id, descending: the last
+      // enqueued, or one of its millisecond, leads.
+      const order = body.tasks.map((t) => [Date.parse(t.createdAt), t.id] as const);
+      const sorted = [...order].sort((a, b) => b[0] - a[0] || (a[1] < b[1] ? 1 : a[1] > b[1] ? -1 : 0));
+      expect(order).toEqual(sorted);
+      const newest = body.tasks.filter((t) => Date.parse(t.createdAt) === order[0][0]).map((t) => t.id);
+      expect(newest).toContain(fx.ids.underscore);
       expect(body).toMatchObject({ limit: 50, offset: 0 });
     });
 
@@ -71,8 +77,9 @@ describe.each(apiSetups('API tasks'))('task routes on %s', (_name, setup) => {
       expect(idsOf(await list('filter=parentId:notNull'))).toHaveLength(2);
       expect((await list('filter=startedAt:isNull')).total).toBe(3);
       const all = await list('sort=createdAt:asc');
-      const firstCreated = all.tasks[0];
-      expect(firstCreated.id).toBe(ids.greetAnn);
+      // The first enqueued leads, or another of its millisecond (ties go by id).
+      const first = Date.parse(all.tasks[0].createdAt);
+      expect(all.tasks.filter((t) => Date.parse(t.createdAt) === first).map((t) => t.id)).toContain(ids.greetAnn);
       const created = new Date((await get<{ task: { createdAt: string } }>(`/api/tasks/${ids.greetAnn}`)).task.createdAt);
       expect((await list(`filter=createdAt:gte:${encodeURIComponent(created.toISOString())}`)).total).toBe(9);
       expect((await list(`filter=createdAt:lt:${created.getTime()}`)).total).toBe(0);
