@@ -14,4 +14,14 @@ export default tseslint.config(
       '@typescript-eslint/no-require-imports': 'off',
     },
   },
+  {
+    // The dashboard's scripts run in the browser, as ES modules: its globals, not Node's.
+    files: ['server/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'sessionStorage', 'URLSearchParams', 'CSS', 'Node', 'Event', 'HashChangeEvent', 'FormData', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

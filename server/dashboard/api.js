@@ -1,4 +1,3 @@
-/* global fetch, sessionStorage -- browser globals: the project's ESLint config declares Node's only */
 /** The dashboard's only way to the server: GET and POST on /api with the session's token. */
 
 const TOKEN_KEY = 'taskq.apiToken';

@@ -1,4 +1,3 @@
-/* global URLSearchParams, document, location, window -- browser globals: the project's ESLint config declares Node's only */
 import { onUnauthorized, session } from './api.js';
 import { h } from './dom.js';
 import { showLogin } from './login.js';

@@ -1,4 +1,3 @@
-/* global CSS, Node, document -- browser globals: the project's ESLint config declares Node's only */
 /**
  * DOM building without markup: every value becomes a text node or an attribute, never HTML, so
  * task params and reports (user data) cannot inject elements or scripts.

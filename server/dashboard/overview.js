@@ -1,4 +1,3 @@
-/* global clearTimeout, document, setTimeout -- browser globals: the project's ESLint config declares Node's only */
 import { ApiFailure, Unauthorized, api } from './api.js';
 import { h, message, replaceKeepingFocus, scrollingTable, statusBadge } from './dom.js';
 import { STATUSES, formatAge, formatTime } from './format.js';

@@ -1,4 +1,3 @@
-/* global clearTimeout, document, setTimeout -- browser globals: the project's ESLint config declares Node's only */
 import { Unauthorized, api, segment } from './api.js';
 import { definitionList, h, message, statusBadge } from './dom.js';
 import { FINAL_STATUSES, formatDuration, formatJson, formatTime } from './format.js';

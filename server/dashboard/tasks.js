@@ -1,4 +1,3 @@
-/* global Event, FormData, HashChangeEvent, URLSearchParams, location, window -- browser globals: the project's ESLint config declares Node's only */
 import { Unauthorized, api, segment } from './api.js';
 import { h, message, scrollingTable, statusBadge } from './dom.js';
 import { STATUSES, formatTime } from './format.js';
