@@ -15,6 +15,8 @@ const config: Config = {
   globalTeardown: '<rootDir>/test/setup/sqsServerStop.mjs',
   // Two cores: more workers only fight over the CPU that subprocess tests need.
   maxWorkers: 2,
+  // The browser tests last (see the file).
+  testSequencer: '<rootDir>/test/setup/testSequencer.js',
 };
 
 export default config;
