@@ -6,6 +6,7 @@
 import { AbstractTask, ConfigError, Queue, QueueDispatcher, TaskLog, TaskStatus, silentLogger, type NewTaskLogEntry, type QueueBroker, type TaskContext } from '../../src';
 import type { BrokerUnderTest } from './queueBrokerConformance';
 import type { SemanticsOptions } from './taskSemanticsConformance';
+import { until } from '../helpers/wait';
 import { whileWorkersRun } from '../helpers/workers';
 
 /** Counts its runs by task id: a task must never run twice, nor run once cancelled. */
@@ -72,14 +73,6 @@ export function describeQueueMaintenance(name: string, make: () => Promise<Broke
       return whileWorkersRun([dispatcherOn(sut.second ?? sut.queueBroker)], body, { concurrency });
     }
 
-    async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-      const end = Date.now() + timeoutMs;
-      while (!(await check())) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    }
-
     describe('pendingCounts and queueDepths', () => {
       whenQueued('count waiting and running tasks per queue and task name, with the oldest waiting one', async () => {
         const tallies = [new Tally({}), new Tally({}), new Tally({})];
@@ -134,7 +127,7 @@ export function describeQueueMaintenance(name: string, make: () => Promise<Broke
         expect(await sut.queueBroker.count(a)).toBe(sut.queueBroker.removeTasks ? 0 : 3);
         const [keptEntry] = await withWorker(async () => {
           const entries = await dispatcher.taskLog.waitForEnd([kept.id], { timeoutMs: 20_000 });
-          await until('the queue to be empty', async () => (await sut.queueBroker.count(a)) === 0);
+          await until(async () => (await sut.queueBroker.count(a)) === 0, 20_000, 'the queue to be empty');
           return entries;
         });
         expect(keptEntry.status).toBe(TaskStatus.Completed);
@@ -152,7 +145,7 @@ export function describeQueueMaintenance(name: string, make: () => Promise<Broke
         const ended = await withWorker(async () => {
           const entries = await dispatcher.taskLog.waitForEnd(others.map((t) => t.id), { timeoutMs: 20_000 });
           // The cancelled tasks' messages, where they stayed, are acknowledged without a run.
-          await until('the queue to be empty', async () => (await sut.queueBroker.count(a)) === 0);
+          await until(async () => (await sut.queueBroker.count(a)) === 0, 20_000, 'the queue to be empty');
           return entries;
         });
         expect(ended.map((e) => e.status)).toEqual([TaskStatus.Completed, TaskStatus.Completed]);
@@ -175,7 +168,7 @@ export function describeQueueMaintenance(name: string, make: () => Promise<Broke
           const [entry] = await dispatcher.taskLog.waitForEnd([gate.id], { timeoutMs: 20_000 });
           expect(entry).toMatchObject({ status: TaskStatus.Completed, attempts: 1, report: { data: 'through' } });
           for (const task of waiting) expect(await dispatcher.taskLog.getStatus(task.id)).toBe(TaskStatus.Cancelled);
-          await until('the queue to be empty', async () => (await sut.queueBroker.count(a)) === 0);
+          await until(async () => (await sut.queueBroker.count(a)) === 0, 20_000, 'the queue to be empty');
         }, 1);
         expect(Tally.runs.size).toBe(0);
       });
@@ -185,11 +178,11 @@ export function describeQueueMaintenance(name: string, make: () => Promise<Broke
         await dispatcher.enqueueMany(tasks, { queue: a });
         const ids = tasks.map((t) => t.id);
         const { result, entries } = await withWorker(async () => {
-          await until('the worker to have run a few tasks', () => Tally.runs.size >= 5);
+          await until(() => Tally.runs.size >= 5, 20_000, 'the worker to have run a few tasks');
           const purgeResult = await dispatcher.purge(a);
           const ended = await dispatcher.taskLog.waitForEnd(ids, { timeoutMs: 60_000 });
           // Where the cancelled tasks' messages stayed (SQS), the worker acknowledges them unrun.
-          await until('the queue to be empty', async () => (await sut.queueBroker.count(a)) === 0, 60_000);
+          await until(async () => (await sut.queueBroker.count(a)) === 0, 60_000, 'the queue to be empty');
           return { result: purgeResult, entries: ended };
         });
         const completed = entries.filter((e) => e.status === TaskStatus.Completed);
