@@ -20,7 +20,7 @@ export default tseslint.config(
     languageOptions: {
       sourceType: 'module',
       globals: Object.fromEntries(
-        ['window', 'document', 'location', 'fetch', 'sessionStorage', 'URLSearchParams', 'CSS', 'Node', 'Event', 'HashChangeEvent', 'FormData', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly']),
+        ['window', 'document', 'location', 'fetch', 'sessionStorage', 'URLSearchParams', 'CSS', 'Node', 'Event', 'HashChangeEvent', 'FormData', 'setTimeout', 'clearTimeout', 'performance'].map((name) => [name, 'readonly']),
       ),
     },
   },

@@ -3,7 +3,8 @@
  * `npm run bench -- --peers[=postgres,mariadb,worker-memory] [--json] [--scale=X] [--cpu-prof-dir=DIR]`
  *
  * Scenarios: memory-sync, memory-async, sqlite-enqueue, sqlite-worker, sqs, await (dispatcher.run's
- * latency on SQLite and PostgreSQL); groups: memory,
+ * latency on SQLite and PostgreSQL), api and overview (the HTTP API under load, the dashboard's
+ * overview of 1,000,000 tasks: by name only); groups: memory,
  * sqlite, all (the default). Prints the machine, then one table of tasks/s and enqueue→start latency.
  * --peers instead runs taskq, graphile-worker and pg-boss side by side on PostgreSQL, then taskq
  * alone on MariaDB; --peers=worker-memory a worker's memory over 1,000,000 tasks (bench/peers/).
@@ -19,6 +20,7 @@ import { memoryAsync, memorySync } from './memory';
 import { sqliteEnqueue, sqliteWorker } from './sqlite';
 import { sqsScenario } from './sqs';
 import { apiScenario } from './api';
+import { overviewScenario } from './overview';
 
 interface Args {
   scenarios: string[];
@@ -37,6 +39,7 @@ const SCENARIOS: Record<string, (options: ScenarioOptions & { workerExecArgv: st
   sqs: sqsScenario,
   await: awaitingScenario,
   api: apiScenario,
+  overview: overviewScenario,
 };
 
 /** What --peers runs: --peers alone is postgres,mariadb; worker-memory only when named. */
@@ -49,8 +52,8 @@ function isPeersRun(name: string): name is PeersRun {
 }
 
 const GROUPS: Record<string, string[]> = {
-  // The HTTP API's latency (api) is asked for by name: it measures the server, not the queue.
-  all: Object.keys(SCENARIOS).filter((name) => name !== 'api'),
+  // The HTTP API's latency (api) and the dashboard's load (overview) are asked for by name: they measure the server, not the queue.
+  all: Object.keys(SCENARIOS).filter((name) => name !== 'api' && name !== 'overview'),
   memory: ['memory-sync', 'memory-async'],
   sqlite: ['sqlite-enqueue', 'sqlite-worker'],
 };

@@ -93,6 +93,23 @@ const filterQueryShape = {
 
 export const statsQuerySchema = z.object(filterQueryShape).strict();
 
+export const throughputQuerySchema = z
+  .object({
+    ...filterQueryShape,
+    minutes: z.coerce.number().int().min(1).max(10_080).default(60).describe('How far back, in minutes: 1 to 10080 (a week); default 60'),
+    interval: z.coerce.number().int().min(1).max(86_400).default(60).describe('Seconds per interval: 1 to 86400; default 60. At most 1000 intervals'),
+  })
+  .strict();
+export type ThroughputQuery = z.infer<typeof throughputQuerySchema>;
+
+export const throughputSchema = z.object({
+  since: time.describe('The first interval\'s start: minutes ago, rounded down to a whole interval'),
+  intervalMs: z.number().int(),
+  intervals: z
+    .array(z.object({ start: time, completed: z.number().int(), failed: z.number().int() }))
+    .describe('Every interval from since to now, oldest first, zeros included: tasks that finished in it as completed or failed (archived ones are not counted)'),
+});
+
 export const MAX_LIMIT = 1000;
 
 export const taskListQuerySchema = z

@@ -21,7 +21,7 @@ export type { QueueSelectionStrategy } from './queueSelection/queueSelectionStra
 export { WeightedRandomStrategy } from './queueSelection/weightedRandomStrategy';
 export { StrictPriorityStrategy } from './queueSelection/strictPriorityStrategy';
 export type { QueueBroker, OutgoingMessage, ReceivedMessage, ReceiveOptions, BrokerDescription } from './queueBroker';
-export { TaskLog, type TaskLogStats, type TaskHolder } from './taskLog/taskLog';
+export { TaskLog, type TaskLogStats, type TaskHolder, type Throughput, type ThroughputOptions } from './taskLog/taskLog';
 export { TaskLogFilter, COLUMN_TYPES, type FilterOperator, type FilterValue, type ColumnType, type SortDirection } from './taskLog/taskLogFilter';
 export { TASK_LOG_COLUMNS, type TaskLogEntry, type TaskLogColumn, type NewTaskLogEntry } from './taskLog/taskLogEntry';
 export type { TaskLogBroker, ClaimResult, StatusChange } from './taskLog/taskLogBroker';
@@ -49,7 +49,7 @@ export { Scheduler, type SchedulerOptions, type ScheduleInfo, type TickOutcome }
 export { Schedule, type ScheduleDefinition } from './schedules/schedule';
 // Queue maintenance: depths, purge, pruning the task log.
 export type { QueueDepth, TaskDepth, PurgeOptions, PurgeResult } from './queueMaintenance';
-export type { PendingCount } from './taskLog/taskLogBroker';
+export type { FinishedCount, PendingCount } from './taskLog/taskLogBroker';
 export type { PruneOptions } from './taskLog/taskLog';
 export { parseDuration } from './duration';
 export { PRUNE_TASK_NAME, type PruneSettings } from './scheduledPrune';

@@ -2,7 +2,7 @@ import type { JsonValue } from '../../src/json';
 import type { ReportData } from '../../src/report';
 import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker, UniqueAddResult } from '../../src/taskLog/taskLogBroker';
 import type { WorkerHeartbeat, WorkerRecord } from '../../src/taskLog/taskLogBroker';
-import type { PendingCount } from '../../src/taskLog/taskLogBroker';
+import type { FinishedCount, PendingCount } from '../../src/taskLog/taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import { COLUMN_TYPES, type FilterCondition, TaskLogFilter, compareText, invalidFilter, likeMatcher } from '../../src/taskLog/taskLogFilter';
 import { ConfigError, DuplicateTaskIdError } from '../../src/errors';
@@ -344,6 +344,25 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
       }
     }
     return [...groups.values()].map(({ oldest, ...group }) => ({ ...group, oldestWaitingAt: oldest === Infinity ? null : new Date(oldest) }));
+  }
+
+  async countFinished(filter: TaskLogFilter, since: Date, intervalMs: number, count: number): Promise<FinishedCount[]> {
+    const from = since.getTime();
+    const until = from + count * intervalMs;
+    const intervals = new Map<number, FinishedCount>();
+    for (const entry of this.match(TaskLogFilter.snapshot(filter).conditions)) {
+      const failed = entry.status === TaskStatus.Failed;
+      if ((!failed && entry.status !== TaskStatus.Completed) || entry.finishedAt === null || entry.finishedAt < from || entry.finishedAt >= until) continue;
+      const start = from + Math.floor((entry.finishedAt - from) / intervalMs) * intervalMs;
+      let interval = intervals.get(start);
+      if (!interval) {
+        interval = { start: new Date(start), completed: 0, failed: 0 };
+        intervals.set(start, interval);
+      }
+      if (failed) interval.failed++;
+      else interval.completed++;
+    }
+    return [...intervals.values()];
   }
 
   async prune(olderThan: Date, statuses: readonly TaskStatus[]): Promise<number> {

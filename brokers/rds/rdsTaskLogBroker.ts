@@ -18,8 +18,9 @@ import { claimEntries } from './sql/claimEntries';
 import { CLAIMED_COLUMNS, type ClaimedRow, claimUpdate, claimedOf } from './sql/claimUpdate';
 import { claimLimited } from './sql/claimLimited';
 import { type FinishShape, type FinishedRun, finishEntries } from './sql/finishEntries';
-import type { PendingCount } from '../../src/taskLog/taskLogBroker';
+import type { FinishedCount, PendingCount } from '../../src/taskLog/taskLogBroker';
 import { pendingCounts } from './sql/pendingCounts';
+import { countFinished } from './sql/countFinished';
 import { pruneEntries } from './sql/pruneEntries';
 import type { WorkerHeartbeat, WorkerRecord } from '../../src/taskLog/taskLogBroker';
 import { createWorkersTable, workersTableOf } from './schema';
@@ -497,6 +498,10 @@ export class RdsTaskLogBroker implements TaskLogBroker {
 
   pendingCounts(): Promise<PendingCount[]> {
     return pendingCounts(this.db, this.table);
+  }
+
+  countFinished(filter: TaskLogFilter, since: Date, intervalMs: number, intervals: number): Promise<FinishedCount[]> {
+    return countFinished(this.db, this.table, TaskLogFilter.snapshot(filter).conditions, since.getTime(), intervalMs, intervals);
   }
 
   prune(olderThan: Date, statuses: readonly TaskStatus[]): Promise<number> {

@@ -57,3 +57,17 @@ export async function api(path, { method = 'GET', body, quiet = false } = {}) {
 
 /** A path segment from a value (task ids are the caller's choice of text). */
 export const segment = (/** @type {string} */ value) => encodeURIComponent(value);
+
+/**
+ * Queues and workers need a token without owner: with an owner's token the 403 is the answer
+ * (shown as a note), not an error.
+ * @param {Promise<any>} call
+ */
+export async function operatorOnly(call) {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof ApiFailure && error.status === 403) return error;
+    throw error;
+  }
+}

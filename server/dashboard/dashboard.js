@@ -1,14 +1,16 @@
+import { showAddTask } from './addTask.js';
 import { onUnauthorized, session } from './api.js';
 import { h } from './dom.js';
 import { showLogin } from './login.js';
 import { showOverview } from './overview.js';
+import { showQueues } from './queues.js';
 import { showTaskDetail } from './taskDetail.js';
 import { showTasks } from './tasks.js';
 
 /**
- * The single page: the hash is the route (#/, #/tasks?…, #/tasks/<id>), so the server serves one
- * file and a view's URL can be bookmarked and reloaded. Each view returns a stop function that
- * ends its polling when another view replaces it.
+ * The single page: the hash is the route (#/, #/tasks?…, #/tasks/<id>, #/add?task=…, #/queues),
+ * so the server serves one file and a view's URL can be bookmarked and reloaded. Each view
+ * returns a stop function that ends its polling when another view replaces it.
  */
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
@@ -46,6 +48,12 @@ function render() {
   } else if (path.startsWith('/tasks/')) {
     markNavigation('tasks');
     stopView = showTaskDetail(main, decodeURIComponent(path.slice('/tasks/'.length)));
+  } else if (path === '/add') {
+    markNavigation('add');
+    stopView = showAddTask(main, query);
+  } else if (path === '/queues') {
+    markNavigation('queues');
+    stopView = showQueues(main);
   } else {
     markNavigation('');
     main.replaceChildren(h('h1', {}, 'Not found'), h('p', {}, 'No such page. ', h('a', { href: '#/' }, 'Back to the overview')));

@@ -56,12 +56,52 @@ export function message(/** @type {string} */ text, kind = 'error') {
 }
 
 /**
- * Replaces a container's content, and gives the focus back to the same link in the new content
- * when it was on one: a refresh every 2 s must not throw a keyboard user back to the page's top.
+ * Replaces a container's content, and gives the focus back to the same link (same href) or
+ * control (same `data-focus-key`) in the new content when it was on one: a refresh every 2 s
+ * must not throw a keyboard user back to the page's top.
  */
 export function replaceKeepingFocus(/** @type {Element} */ container, /** @type {Node} */ content) {
   const focused = document.activeElement;
-  const href = focused && container.contains(focused) ? focused.getAttribute('href') : null;
+  const inside = focused && container.contains(focused);
+  const href = inside ? focused.getAttribute('href') : null;
+  const key = inside ? focused.getAttribute('data-focus-key') : null;
   container.replaceChildren(content);
-  if (href !== null) /** @type {HTMLElement | null} */ (container.querySelector(`a[href="${CSS.escape(href)}"]`))?.focus();
+  const selector = key !== null ? `[data-focus-key="${CSS.escape(key)}"]` : href !== null ? `a[href="${CSS.escape(href)}"]` : '';
+  if (selector) /** @type {HTMLElement | null} */ (container.querySelector(selector))?.focus();
+}
+
+/**
+ * Runs `refresh` now, and again `everyMs` after each run ends while the tab is visible: a hidden
+ * tab asks the server nothing, and refreshes as soon as it is shown again. A run that resolves
+ * `false` schedules no next one (the answer will not change by asking again).
+ * @param {() => Promise<boolean | void>} refresh
+ * @param {number} everyMs
+ */
+export function refreshWhileVisible(refresh, everyMs) {
+  let stopped = false;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  async function run() {
+    clearTimeout(timer);
+    const again = await refresh();
+    if (again !== false && !stopped && !document.hidden) timer = setTimeout(run, everyMs);
+  }
+  function onVisibilityChange() {
+    clearTimeout(timer);
+    if (!document.hidden && !stopped) void run();
+  }
+  document.addEventListener('visibilitychange', onVisibilityChange);
+  void run();
+  return {
+    /** Refreshes at once (after an action), and goes on from there. */
+    now: run,
+    get stopped() {
+      return stopped;
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      document.removeEventListener('visibilitychange', onVisibilityChange);
+    },
+  };
 }

@@ -1,12 +1,17 @@
-import { ApiFailure, Unauthorized, api } from './api.js';
-import { h, message, replaceKeepingFocus, scrollingTable, statusBadge } from './dom.js';
+import { ApiFailure, Unauthorized, api, operatorOnly } from './api.js';
+import { h, message, refreshWhileVisible, replaceKeepingFocus, scrollingTable, statusBadge } from './dom.js';
+import { failureRateChart, throughputChart, throughputSummary } from './chart.js';
+import { queueTable } from './queueTable.js';
 import { STATUSES, formatAge, formatTime } from './format.js';
 
 /** How often the overview asks again; the API is built for a request every 2 s per open tab. */
 const REFRESH_MS = 2000;
 
+/** A performance mark set when the overview is first drawn with every figure of the server. */
+const READY_MARK = 'taskq:overview-ready';
+
 /**
- * Tasks per status, the queues' depths and the workers, refreshed every 2 s while the tab is
+ * Tasks per status, the last hour's throughput and failure rate, the queues' depths and the workers, refreshed every 2 s while the tab is
  * visible (a hidden tab asks nothing, and refreshes at once when shown again).
  * @param {HTMLElement} main
  * @returns {() => void} stops the refreshing
@@ -16,6 +21,9 @@ export function showOverview(main) {
   const cards = [...counts].map(([status, count]) =>
     h('a', { class: `card status-card status-${status}`, href: status === 'total' ? '#/tasks?archived=true' : `#/tasks?status=${status}`, 'data-status': status }, count, h('span', { class: 'card-label' }, status.replace('_', ' '))),
   );
+  const figures = new Map(['perMinute', 'completed', 'failed', 'failureRate'].map((name) => [name, h('span', { class: 'figure-value' }, '…')]));
+  const figureLabels = { perMinute: 'finished a minute, on average', completed: 'completed', failed: 'failed', failureRate: 'failure rate' };
+  const throughput = h('div', { class: 'charts' }, h('p', { class: 'muted' }, 'Loading…'));
   const problems = h('div', { class: 'feedback' });
   const queues = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const workers = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
@@ -25,92 +33,46 @@ export function showOverview(main) {
     updated,
     problems,
     h('section', { 'aria-labelledby': 'counts-title' }, h('h2', { id: 'counts-title' }, 'Tasks per status'), h('div', { class: 'cards' }, cards)),
+    h(
+      'section',
+      { 'aria-labelledby': 'hour-title' },
+      h('h2', { id: 'hour-title' }, 'Last hour'),
+      h(
+        'div',
+        { class: 'figures' },
+        [...figures].map(([name, value]) => h('p', { class: 'figure', 'data-figure': name }, value, h('span', { class: 'card-label' }, figureLabels[/** @type {keyof typeof figureLabels} */ (name)]))),
+      ),
+      throughput,
+    ),
     h('section', { 'aria-labelledby': 'queues-title' }, h('h2', { id: 'queues-title' }, 'Queues'), queues),
     h('section', { 'aria-labelledby': 'workers-title' }, h('h2', { id: 'workers-title' }, 'Workers'), workers),
   );
 
-  let stopped = false;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let timer;
-
   async function refresh() {
-    clearTimeout(timer);
     try {
-      const [stats, depths, workerList] = await Promise.all([api('/api/stats'), operatorOnly(api('/api/queues')), operatorOnly(api('/api/workers'))]);
-      if (stopped) return;
+      const [stats, hour, depths, workerList] = await Promise.all([api('/api/stats'), api('/api/stats/throughput'), operatorOnly(api('/api/queues')), operatorOnly(api('/api/workers'))]);
+      if (polling.stopped) return;
       for (const [status, count] of counts) count.textContent = String(stats[status] ?? 0);
+      const summary = throughputSummary(hour);
+      for (const [name, value] of figures) value.textContent = summary[/** @type {keyof typeof summary} */ (name)];
+      throughput.replaceChildren(
+        h('figure', {}, h('figcaption', {}, 'Tasks finished a minute (failed in red)'), throughputChart(hour)),
+        h('figure', {}, h('figcaption', {}, 'Failure rate'), failureRateChart(hour)),
+      );
       replaceKeepingFocus(queues, depths instanceof ApiFailure ? message(depths.message, 'info') : queueTable(depths));
       replaceKeepingFocus(workers, workerList instanceof ApiFailure ? message(workerList.message, 'info') : workerTable(workerList));
       problems.replaceChildren();
+      // The first full drawing, for whoever measures the page (bench/overview.ts, a browser's performance panel).
+      if (performance.getEntriesByName(READY_MARK).length === 0) performance.mark(READY_MARK);
       updated.textContent = `Updated ${new Date().toLocaleTimeString()}, every ${REFRESH_MS / 1000} s while this tab is visible`;
     } catch (error) {
-      if (error instanceof Unauthorized || stopped) return;
+      if (error instanceof Unauthorized || polling.stopped) return;
       problems.replaceChildren(message(`Could not refresh: ${error instanceof Error ? error.message : String(error)}`));
     }
-    if (!stopped && !document.hidden) timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  function onVisibilityChange() {
-    clearTimeout(timer);
-    if (!document.hidden) void refresh();
-  }
-
-  document.addEventListener('visibilitychange', onVisibilityChange);
-  void refresh();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-    document.removeEventListener('visibilitychange', onVisibilityChange);
-  };
-}
-
-/** Queues and workers need a token without owner: a 403 is shown as a note, not an error. */
-async function operatorOnly(/** @type {Promise<any>} */ call) {
-  try {
-    return await call;
-  } catch (error) {
-    if (error instanceof ApiFailure && error.status === 403) return error;
-    throw error;
-  }
-}
-
-/** @param {any[]} depths GET /api/queues */
-function queueTable(depths) {
-  if (depths.length === 0) return h('p', { class: 'muted' }, 'No queues.');
-  const rows = depths.flatMap((q) => [
-    h(
-      'tr',
-      { class: 'queue-row', 'data-queue': q.queue },
-      h('th', { scope: 'row' }, h('a', { href: `#/tasks?queue=${encodeURIComponent(q.queue)}` }, q.queue)),
-      h('td', {}, q.broker),
-      h('td', { class: 'num' }, q.messages),
-      h('td', { class: 'num' }, q.waiting),
-      h('td', { class: 'num' }, q.running),
-      h('td', { title: formatTime(q.oldestWaitingAt) }, formatAge(q.oldestWaitingAt)),
-    ),
-    ...q.tasks.map((/** @type {any} */ t) =>
-      h(
-        'tr',
-        { class: 'task-row' },
-        h('th', { scope: 'row', class: 'indent' }, h('a', { href: `#/tasks?queue=${encodeURIComponent(q.queue)}&taskName=${encodeURIComponent(t.taskName)}` }, t.taskName)),
-        h('td', {}, ''),
-        h('td', {}, ''),
-        h('td', { class: 'num' }, t.waiting),
-        h('td', { class: 'num' }, t.running),
-        h('td', { title: formatTime(t.oldestWaitingAt) }, formatAge(t.oldestWaitingAt)),
-      ),
-    ),
-  ]);
-  return scrollingTable(
-    /** @type {HTMLTableElement} */ (
-      h(
-        'table',
-        { class: 'queues' },
-        h('thead', {}, h('tr', {}, ['Queue / task', 'Broker', 'Messages', 'Waiting', 'Running', 'Oldest waiting'].map((title, i) => h('th', { scope: 'col', class: i >= 2 && i <= 4 ? 'num' : null }, title)))),
-        h('tbody', {}, rows),
-      )
-    ),
-  );
+  const polling = refreshWhileVisible(refresh, REFRESH_MS);
+  return () => polling.stop();
 }
 
 /** @param {any[]} list GET /api/workers */

@@ -17,8 +17,12 @@ const DASHBOARD_FILES: Readonly<Record<string, string>> = {
   'format.js': 'text/javascript; charset=utf-8',
   'login.js': 'text/javascript; charset=utf-8',
   'overview.js': 'text/javascript; charset=utf-8',
+  'chart.js': 'text/javascript; charset=utf-8',
+  'queueTable.js': 'text/javascript; charset=utf-8',
   'tasks.js': 'text/javascript; charset=utf-8',
   'taskDetail.js': 'text/javascript; charset=utf-8',
+  'addTask.js': 'text/javascript; charset=utf-8',
+  'queues.js': 'text/javascript; charset=utf-8',
 };
 
 /**

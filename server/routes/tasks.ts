@@ -17,6 +17,8 @@ import {
   taskListQuerySchema,
   taskListSchema,
   taskSchema,
+  throughputQuerySchema,
+  throughputSchema,
 } from '../schemas';
 import { taskJson, timingsOf } from '../taskJson';
 import { filterOf, listFilterOf } from '../taskQuery';
@@ -79,6 +81,23 @@ export const taskRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { dis
       response: { 200: statsSchema, ...errorResponses },
     },
     handler: async (request) => log.getStats(filterOf(request.query, accessOf(request))),
+  });
+
+  app.get('/api/stats/throughput', {
+    schema: {
+      summary: 'Tasks finished per interval',
+      description: 'Completed and failed tasks per interval (a minute by default) over the last minutes (60 by default), by when they finished, for the tasks the same filters as GET /api/stats select: the throughput and the failure rate.',
+      tags: ['tasks'],
+      querystring: throughputQuerySchema,
+      response: { 200: throughputSchema, ...errorResponses },
+    },
+    handler: async (request) => {
+      const { minutes, interval, ...query } = request.query;
+      const intervalMs = interval * 1_000;
+      if ((minutes * 60_000) / intervalMs > 1_000) throw new ApiError(400, `${minutes} minutes in intervals of ${interval} s is more than 1000 intervals: take a longer interval`, 'interval');
+      const found = await log.throughput({ since: new Date(Date.now() - minutes * 60_000), intervalMs, filter: filterOf(query, accessOf(request)) });
+      return { since: found.since.toISOString(), intervalMs: found.intervalMs, intervals: found.intervals.map((i) => ({ start: i.start.toISOString(), completed: i.completed, failed: i.failed })) };
+    },
   });
 
   app.get('/api/tasks/:id', {

@@ -8,7 +8,7 @@ import { TaskEndWatcher, type WaitForEndOptions } from './taskEndWatcher';
 import type { ClaimResult, StatusChange, TaskHolder, TaskLogBroker } from './taskLogBroker';
 
 export type { TaskHolder } from './taskLogBroker';
-import type { PendingCount } from './taskLogBroker';
+import type { FinishedCount, PendingCount } from './taskLogBroker';
 import type { WorkerHeartbeat, WorkerRecord } from './taskLogBroker';
 import type { NewTaskLogEntry, TaskLogEntry } from './taskLogEntry';
 import { TaskLogFilter } from './taskLogFilter';
@@ -16,6 +16,22 @@ import { TaskLogFilter } from './taskLogFilter';
 export type TaskLogStats = Record<TaskStatus, number> & { total: number };
 
 /** What `prune` deletes: entries that ended before `olderThan`, of these statuses (default: every final one). */
+export interface ThroughputOptions {
+  /** Counts tasks that finished after this time; default an hour ago. */
+  since?: Date;
+  /** How long each interval is; default a minute. At most 1,000 intervals from `since` to now. */
+  intervalMs?: number;
+  /** Only the tasks it matches (paging and sorting ignored). */
+  filter?: TaskLogFilter;
+}
+
+/** Completed and failed tasks per interval, every interval from `since` to now, zeros included. */
+export interface Throughput {
+  since: Date;
+  intervalMs: number;
+  intervals: FinishedCount[];
+}
+
 export interface PruneOptions {
   olderThan: Date;
   statuses?: readonly TaskStatus[];
@@ -141,6 +157,35 @@ export class TaskLog {
   /** The waiting (enqueued, dequeued) and running tasks, counted per queue and task name. */
   pendingCounts(): Promise<PendingCount[]> {
     return this.broker.pendingCounts();
+  }
+
+  /**
+   * How many tasks completed and failed in each interval (a minute by default) of the last hour
+   * (by default): the dashboard's throughput and failure-rate charts. The first interval starts
+   * at `since`, rounded down to a whole interval, so that two calls a moment apart count the
+   * same intervals alike.
+   */
+  async throughput(options: ThroughputOptions = {}): Promise<Throughput> {
+    const intervalMs = options.intervalMs ?? 60_000;
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1_000) throw new ConfigError(`throughput: intervalMs must be a whole number of milliseconds, at least 1000, got ${String(options.intervalMs)}`);
+    const now = Date.now();
+    const asked = options.since ?? new Date(now - 3_600_000);
+    if (!(asked instanceof Date) || Number.isNaN(asked.getTime())) throw new ConfigError(`throughput: since must be a valid Date, got ${String(options.since)}`);
+    const span = Math.ceil((now - asked.getTime()) / intervalMs);
+    if (span > 1_000) throw new ConfigError(`throughput: ${span} intervals of ${intervalMs} ms since ${asked.toISOString()}; at most 1000: take a longer interval or a later start`);
+    // Rounded down, the first interval can begin before `since`: one more, and the current one.
+    const start = Math.floor(asked.getTime() / intervalMs) * intervalMs;
+    const count = Math.max(1, Math.floor((now - start) / intervalMs) + 1);
+    const found = await this.broker.countFinished((options.filter ?? new TaskLogFilter()).withoutPaging(), new Date(start), intervalMs, count);
+    const intervals: FinishedCount[] = Array.from({ length: count }, (_, i) => ({ start: new Date(start + i * intervalMs), completed: 0, failed: 0 }));
+    for (const counted of found) {
+      const at = Math.round((counted.start.getTime() - start) / intervalMs);
+      const interval = intervals[at];
+      if (!interval) continue;
+      interval.completed += counted.completed;
+      interval.failed += counted.failed;
+    }
+    return { since: new Date(start), intervalMs, intervals };
   }
 
   /**

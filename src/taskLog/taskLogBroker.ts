@@ -44,6 +44,14 @@ export interface PendingCount {
   oldestWaitingAt: Date | null;
 }
 
+/** The tasks that ended in one interval of time (by finishedAt), as completed or as failed. */
+export interface FinishedCount {
+  /** The interval's start; it lasts the intervalMs asked for. */
+  start: Date;
+  completed: number;
+  failed: number;
+}
+
 /** A compare-and-set on one entry's status. */
 export interface StatusChange {
   /** Applies only while the entry's status is one of these. */
@@ -101,6 +109,12 @@ export interface TaskLogBroker {
   countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>>;
   /** The waiting and running entries, counted per queue and task name (one group per pair that has any). */
   pendingCounts(): Promise<PendingCount[]>;
+  /**
+   * The entries the filter matches that are completed or failed, counted by when they finished
+   * (finishedAt) in each of `intervals` intervals of `intervalMs`, the first starting at
+   * `since`. Intervals with none may be left out; archived entries are not counted.
+   */
+  countFinished(filter: TaskLogFilter, since: Date, intervalMs: number, intervals: number): Promise<FinishedCount[]>;
   /**
    * Deletes the entries in one of `statuses` (final ones only: the caller checks) that ended
    * before `olderThan` (finishedAt, else updatedAt); returns how many. A big delete goes in

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RdsQueueBroker, RdsTaskLogBroker, TaskStatus } from '../../src';
+import { RdsQueueBroker, RdsTaskLogBroker, TaskLogFilter, TaskStatus } from '../../src';
 import { SCHEMA_VERSIONS } from '../../brokers/rds/schema';
 import { VERSIONS_TABLE } from '../../brokers/rds/migrations';
 import { acquireConnection } from '../../brokers/rds/connection';
@@ -100,7 +100,7 @@ describe.each(databases)('%s', (_name, connection) => {
     const log = new RdsTaskLogBroker({ connection, table });
     try {
       await log.createContainer();
-      expect((await indexesOf(table)).sort()).toEqual([`${table}_created_idx`, `${table}_name_status_idx`, `${table}_parent_idx`, `${table}_status_created_idx`, `${table}_unique_idx`]);
+      expect((await indexesOf(table)).sort()).toEqual([`${table}_created_idx`, `${table}_finished_idx`, `${table}_name_status_idx`, `${table}_parent_idx`, `${table}_status_created_idx`, `${table}_unique_idx`]);
       // Back to version 4 as an older taskq left it: its indexes, and a row.
       await withSql(connection, async (sql) => {
         const drop = (name: string) => sql(connection.startsWith('mysql') ? `DROP INDEX ${name} ON ${table}` : `DROP INDEX ${name}`);
@@ -113,8 +113,36 @@ describe.each(databases)('%s', (_name, connection) => {
       await log.add([{ id: 'kept-1', parentId: null, taskName: 'T', label: '', owner: null, queue: 'q', parameters: {}, createdAt: new Date(), status: TaskStatus.Enqueued }]);
       await log.createContainer();
       expect((await versionOf(connection, table))?.version).toBe(SCHEMA_VERSIONS.taskLog);
-      expect((await indexesOf(table)).sort()).toEqual([`${table}_created_idx`, `${table}_name_status_idx`, `${table}_parent_idx`, `${table}_status_created_idx`, `${table}_unique_idx`]);
+      expect((await indexesOf(table)).sort()).toEqual([`${table}_created_idx`, `${table}_finished_idx`, `${table}_name_status_idx`, `${table}_parent_idx`, `${table}_status_created_idx`, `${table}_unique_idx`]);
       expect(await log.get('kept-1')).toMatchObject({ status: TaskStatus.Enqueued });
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('version 7: a table at version 6 with finished rows gets the finished_at index, and the throughput counts them', async () => {
+    const table = `mig_fin_${++n}`;
+    const log = new RdsTaskLogBroker({ connection, table });
+    try {
+      await log.createContainer();
+      await withSql(connection, async (sql) => {
+        await sql(connection.startsWith('mysql') ? `DROP INDEX ${table}_finished_idx ON ${table}` : `DROP INDEX ${table}_finished_idx`);
+        await sql(`UPDATE ${VERSIONS_TABLE} SET version = 6 WHERE table_name = ?`, [table]);
+      });
+      await log.add([{ id: 'done-1', parentId: null, taskName: 'T', label: '', owner: null, queue: 'q', parameters: {}, createdAt: new Date(), status: TaskStatus.Enqueued }]);
+      await log.changeStatus('done-1', { from: [TaskStatus.Enqueued], to: TaskStatus.Completed, finished: true });
+      await log.createContainer();
+      expect((await versionOf(connection, table))?.version).toBe(SCHEMA_VERSIONS.taskLog);
+      const names = await withSql(connection, (sql) =>
+        connection.startsWith('sqlite')
+          ? sql("SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?", [`${table}_finished_idx`])
+          : connection.startsWith('postgres')
+            ? sql('SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?', [`${table}_finished_idx`])
+            : sql('SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = DATABASE() AND index_name = ?', [`${table}_finished_idx`]),
+      );
+      expect(names).toHaveLength(1);
+      const minute = Math.floor(Date.now() / 60_000) * 60_000;
+      expect(await log.countFinished(new TaskLogFilter(), new Date(minute - 60_000), 60_000, 2)).toEqual([{ start: new Date(minute), completed: 1, failed: 0 }]);
     } finally {
       await log.close();
     }

@@ -4,21 +4,14 @@
  * a console error, a page error, a failed request or an error answer it did not provoke, and
  * saves a screenshot under test-output/dashboard/.
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { join } from 'node:path';
-import { type DashboardFixture, Greet, HTML_MESSAGE, OUTPUT_DIR, SCRIPT_PARAM, WatchedPage, dashboardSetups, launchBrowser } from './dashboardSetup';
+import { type DashboardFixture, Greet, HTML_MESSAGE, OUTPUT_DIR, SCRIPT_PARAM, WatchedPage, dashboardSetups, useBrowser } from './dashboardSetup';
 
 jest.setTimeout(60_000);
 
 const setups = dashboardSetups('dashboard');
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 /** The text of every element the selector matches, in order. */
 const textsOf = (page: Page, selector: string): Promise<string[]> => page.locator(selector).allTextContents();
@@ -41,7 +34,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
   afterAll(() => fx?.close());
 
   test('the overview shows the counts, queues and workers, and updates live when a task completes', async () => {
-    const watched = await WatchedPage.open(browser);
+    const watched = await WatchedPage.open(browser());
     const { page } = watched;
     await page.goto(`${url}/`);
     const count = (status: string) => page.locator(`[data-status="${status}"] .count`);
@@ -55,6 +48,20 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
     await standard.waitFor();
     expect((await standard.locator('td').allTextContents()).slice(0, 4)).toEqual(['rds', '2', '2', '0']);
     expect(await textsOf(page, 'tr.task-row th')).toContain('Greet');
+    // The last hour: every seeded task finished in it; a bar per minute, failed stacked in red.
+    const figure = (name: string) => page.locator(`[data-figure="${name}"] .figure-value`);
+    await figure('completed').filter({ hasText: /^6$/ }).waitFor();
+    expect(await figure('failed').textContent()).toBe('1');
+    expect(await figure('failureRate').textContent()).toBe('14 %');
+    const bars = page.locator('svg.throughput-chart g.chart-bar');
+    expect([61, 62]).toContain(await bars.count());
+    const titles = await bars.locator('title').allTextContents();
+    const counted = titles.map((t) => /: (\d+) completed, (\d+) failed$/.exec(t)).map((m) => [Number(m?.[1]), Number(m?.[2])]);
+    expect(counted.reduce((sum, [c]) => sum + c, 0)).toBe(6);
+    expect(counted.reduce((sum, [, f]) => sum + f, 0)).toBe(1);
+    expect(await page.locator('svg.throughput-chart').getAttribute('aria-label')).toMatch(/^Tasks finished a minute: 6 completed and 1 failed in all/);
+    expect(await page.locator('svg.failure-chart').getAttribute('aria-label')).toBe('Failure rate: 14 % of the tasks that finished failed');
+    expect(await page.locator('svg.failure-chart .chart-line, svg.failure-chart .chart-point').count()).toBeGreaterThan(0);
     await page.locator('tr.worker-row').first().waitFor();
     expect(await textsOf(page, 'tr.worker-row th')).toEqual([expect.stringMatching(/^dashboard-test-worker-/)]);
 
@@ -64,6 +71,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
     await countIs(page, 'completed', 7, 15_000);
     expect(await page.evaluate('window.marker')).toBe(42);
     expect(await count('total').textContent()).toBe('10');
+    await figure('completed').filter({ hasText: /^7$/ }).waitFor();
 
     // A refresh keeps the keyboard focus where it was (on a link of the rebuilt queue table).
     await page.focus('tr.queue-row[data-queue="standard"] a');
@@ -75,7 +83,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
   });
 
   test('the task table filters by status and task name, sorts, and the URL reloads the same rows', async () => {
-    const watched = await WatchedPage.open(browser);
+    const watched = await WatchedPage.open(browser());
     const { page } = watched;
     await page.goto(`${url}/#/tasks`);
     await page.locator('table.tasks tbody tr').first().waitFor();
@@ -106,7 +114,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
   });
 
   test('the label text and time range filters, and paging, keep the URL', async () => {
-    const watched = await WatchedPage.open(browser);
+    const watched = await WatchedPage.open(browser());
     const { page } = watched;
     await page.goto(`${url}/#/tasks?label=GREET`);
     await page.locator('table.tasks tbody tr').first().waitFor();
@@ -138,7 +146,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
   });
 
   test('bulk actions show each refused row its error', async () => {
-    const watched = await WatchedPage.open(browser);
+    const watched = await WatchedPage.open(browser());
     const { page } = watched;
     watched.expectStatus(409, '/api/tasks/');
     await page.goto(`${url}/#/tasks?taskName=Greet&status=completed`);
@@ -155,7 +163,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
   });
 
   test('a failed task shows its error report; rerun, it completes', async () => {
-    const watched = await WatchedPage.open(browser);
+    const watched = await WatchedPage.open(browser());
     const { page } = watched;
     await page.goto(`${url}/#/tasks?status=failed`);
     await page.click(`a[href="#/tasks/${fx.ids.failsOnce}"]`);
@@ -175,7 +183,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
   });
 
   test('the detail links children and parent', async () => {
-    const watched = await WatchedPage.open(browser);
+    const watched = await WatchedPage.open(browser());
     const { page } = watched;
     await page.goto(`${url}/#/tasks/${fx.ids.family}`);
     await page.locator('a[data-link="child"]').first().waitFor();
@@ -188,7 +196,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
 
   test('a server with a token: the login form refuses a wrong token and keeps the right one', async () => {
     const tokenUrl = await fx.server({ tokens: [{ token: 'sesame-42' }] });
-    const watched = await WatchedPage.open(browser);
+    const watched = await WatchedPage.open(browser());
     const { page } = watched;
     watched.expectStatus(401, '/api/');
     await page.goto(`${tokenUrl}/`);
@@ -214,7 +222,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
   });
 
   test('on a phone, in dark mode, by keyboard: the table scrolls inside its box, the page follows the system, headers sort with Enter', async () => {
-    const watched = await WatchedPage.open(browser, { width: 390, height: 780 });
+    const watched = await WatchedPage.open(browser(), { width: 390, height: 780 });
     const { page } = watched;
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.goto(`${url}/#/tasks`);
@@ -236,7 +244,7 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
   });
 
   test('markup in params, reports and labels is shown as text, never run', async () => {
-    const watched = await WatchedPage.open(browser);
+    const watched = await WatchedPage.open(browser());
     const { page } = watched;
     await page.goto(`${url}/#/tasks?taskName=Markup`);
     await page.locator('table.tasks tbody tr').first().waitFor();

@@ -36,7 +36,7 @@ test('/ is the page, without a token, with a strict content security policy', as
 });
 
 test('every module the page loads is served, as JavaScript', async () => {
-  const modules = ['dashboard.js', 'api.js', 'dom.js', 'format.js', 'login.js', 'overview.js', 'tasks.js', 'taskDetail.js'];
+  const modules = ['dashboard.js', 'api.js', 'dom.js', 'format.js', 'login.js', 'overview.js', 'chart.js', 'queueTable.js', 'tasks.js', 'taskDetail.js', 'addTask.js', 'queues.js'];
   for (const name of modules) {
     const res = await fetch(`${url}/dashboard/${name}`);
     expect([name, res.status, res.headers.get('content-type')]).toEqual([name, 200, 'text/javascript; charset=utf-8']);
@@ -44,6 +44,10 @@ test('every module the page loads is served, as JavaScript', async () => {
     for (const [, imported] of (await res.text()).matchAll(/from '\.\/([\w.]+)'/g)) expect(modules).toContain(imported);
   }
   expect((await fetch(`${url}/dashboard/dashboard.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
+  // The page asks for every module at once (modulepreload), not one import level after another.
+  const page = await (await fetch(`${url}/`)).text();
+  const preloaded = [...page.matchAll(/<link rel="modulepreload" href="\/dashboard\/([\w.]+)">/g)].map(([, name]) => name);
+  expect(['dashboard.js', ...preloaded].sort()).toEqual([...modules].sort());
 });
 
 test('a path outside the whitelist is a 404, never a file read', async () => {

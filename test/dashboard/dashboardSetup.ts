@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { z } from 'zod';
 import { AbstractTask, Queue, QueueDispatcher, RdsQueueBroker, RdsTaskLogBroker, Report, TaskLog, Worker, silentLogger, type TaskContext } from '../../src';
 import { type ServerOptions, buildServer, serverUrl } from '../../server';
 import { usePostgresDatabase } from '../helpers/postgres';
@@ -14,6 +15,19 @@ export class Greet extends AbstractTask<{ name: string }> {
   static override taskName = 'Greet';
   run() {
     return Report.success(`hello ${this.getParameter('name')}`);
+  }
+}
+
+/** A task whose params have a schema: the Add a task form builds its fields from it. */
+export class SendMail extends AbstractTask<{ to: string; subject: string; urgent?: boolean }> {
+  static override taskName = 'SendMail';
+  static override params = z.object({
+    to: z.email().describe('Who gets the mail'),
+    subject: z.string().min(1),
+    urgent: z.boolean().optional(),
+  });
+  run() {
+    return Report.success(`mail to ${this.getParameter('to')}`);
   }
 }
 
@@ -75,7 +89,7 @@ async function fixture(connection: string, cleanup: () => void): Promise<Dashboa
     defaultQueue: 'standard',
     associations: { FailsOnce: 'priority' },
     taskLog: new TaskLog(new RdsTaskLogBroker({ connection, table: `dash_task_log_${suffix}` })),
-    tasks: [Greet, FailsOnce, Markup, Family],
+    tasks: [Greet, FailsOnce, Markup, Family, SendMail],
     logger: silentLogger,
   });
   await dispatcher.initialize();
@@ -142,6 +156,21 @@ export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: process.env.TASKQ_TEST_CHROMIUM ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
 }
 
+/** One browser for the whole test file, launched before its tests and closed after them; call at the top level. */
+export function useBrowser(): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (!browser) throw new Error('The browser is not launched yet: call useBrowser() at the top level of the test file');
+    return browser;
+  };
+}
+
 /**
  * A page that records everything that should not happen in normal use: console errors, page
  * errors, failed requests, error responses and dialogs. `expectStatus` allows the error answers a
@@ -188,7 +217,7 @@ export class WatchedPage {
   /** Saves the screenshot, closes the page, and fails on any problem seen. */
   async finish(name: string): Promise<void> {
     mkdirSync(OUTPUT_DIR, { recursive: true });
-    await this.page.screenshot({ path: join(OUTPUT_DIR, `${name}.png`) });
+    await this.page.screenshot({ path: join(OUTPUT_DIR, `${name}.png`), fullPage: true });
     const problems = [...this.problems];
     await this.context.close();
     expect(problems).toEqual([]);

@@ -34,7 +34,7 @@ describe.each(apiSetups('API auth'))('auth on %s', (_name, setup) => {
     await expect(buildServer(fx.dispatcher, { host: '0.0.0.0', tokens: [{ token: 'open sesame' }] })).rejects.toThrow('API token 1 contains whitespace');
   });
 
-  test.each(['/api/tasks', '/api/stats', `/api/tasks/x`, '/api/registered-tasks', '/api/workers', '/openapi.json', '/no/such/route'])('GET %s: 401 without a token, with a wrong one, or another scheme', async (url) => {
+  test.each(['/api/tasks', '/api/stats', '/api/stats/throughput', `/api/tasks/x`, '/api/registered-tasks', '/api/workers', '/openapi.json', '/no/such/route'])('GET %s: 401 without a token, with a wrong one, or another scheme', async (url) => {
     for (const headers of [{}, bearer('wrong-token'), bearer(`${ADMIN}x`), bearer(ADMIN.slice(0, -1)), { authorization: `Basic ${ADMIN}` }, { authorization: ADMIN }]) {
       const res = await admin.inject({ url, headers });
       expect({ headers, status: res.statusCode }).toEqual({ headers, status: 401 });
@@ -73,6 +73,10 @@ describe.each(apiSetups('API auth'))('auth on %s', (_name, setup) => {
       expect((other.json() as { total: number }).total).toBe(0);
       const stats = await admin.inject({ url: '/api/stats', headers: alice() });
       expect((stats.json() as { total: number }).total).toBe(2);
+      // Of the completed tasks, only greet bob is alice's; asking for another owner's adds a condition, it does not widen.
+      const completed = async (url: string) => ((await admin.inject({ url, headers: alice() })).json() as { intervals: { completed: number }[] }).intervals.reduce((n, i) => n + i.completed, 0);
+      expect(await completed('/api/stats/throughput')).toBe(1);
+      expect(await completed('/api/stats/throughput?owner=bob')).toBe(0);
       expect((await admin.inject({ url: `/api/tasks/${fx.ids.greetBob}`, headers: alice() })).statusCode).toBe(200);
       expect((await admin.inject({ url: `/api/tasks/${fx.ids.greetAnn}`, headers: alice() })).statusCode).toBe(404);
     });

@@ -193,6 +193,46 @@ describe.each(apiSetups('API tasks'))('task routes on %s', (_name, setup) => {
     });
   });
 
+  describe('GET /api/stats/throughput', () => {
+    interface ThroughputBody {
+      since: string;
+      intervalMs: number;
+      intervals: { start: string; completed: number; failed: number }[];
+    }
+    const total = (body: ThroughputBody, key: 'completed' | 'failed') => body.intervals.reduce((n, i) => n + i[key], 0);
+
+    test('the tasks that completed and failed per minute of the last hour, every minute present, filtered as /api/stats', async () => {
+      const [hour, stats] = await Promise.all([get<ThroughputBody>('/api/stats/throughput'), get<Record<string, number>>('/api/stats')]);
+      expect(hour.intervalMs).toBe(60_000);
+      expect(hour.intervals.length === 61 || hour.intervals.length === 62).toBe(true);
+      expect(hour.intervals[0].start).toBe(hour.since);
+      expect(Date.parse(hour.intervals[1].start) - Date.parse(hour.intervals[0].start)).toBe(60_000);
+      // Every task of the fixture finished within the hour.
+      expect(total(hour, 'completed')).toBe(stats.completed);
+      expect(total(hour, 'failed')).toBe(stats.failed);
+      expect(stats.completed).toBeGreaterThan(0);
+
+      const alice = await get<ThroughputBody>('/api/stats/throughput?owner=alice&minutes=10&interval=30');
+      expect(alice.intervalMs).toBe(30_000);
+      expect(total(alice, 'completed')).toBe((await get<Record<string, number>>('/api/stats?owner=alice')).completed);
+      const none = await get<ThroughputBody>(`/api/stats/throughput?filter=${encodeURIComponent("label:eq:x' OR 1=1 --")}`);
+      expect(total(none, 'completed') + total(none, 'failed')).toBe(0);
+    });
+
+    test.each([
+      ['minutes=0', 'minutes'],
+      ['minutes=abc', 'minutes'],
+      ['interval=0', 'interval'],
+      ['minutes=1440&interval=60', 'interval'],
+      ['filter=x:eq:1', 'filter'],
+      ['nope=1', ''],
+    ])('400 on %s', async (query, field) => {
+      const res = await app.inject({ method: 'GET', url: `/api/stats/throughput?${query}` });
+      expect(res.statusCode).toBe(400);
+      if (field) expect(res.json()).toMatchObject({ field });
+    });
+  });
+
   describe('POST /api/tasks', () => {
     test('enqueues a registered task by name: 201 with the id, in the log with its options', async () => {
       const res = await app.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'dora' }, label: 'from the API', delay: 3_600_000, owner: 'bob' } });

@@ -587,6 +587,68 @@ describe.each(setups)('TaskLog on %s', (_name, setup) => {
     });
   });
 
+  describe('throughput', () => {
+    const MINUTE = 60_000;
+
+    test('counts completed and failed tasks per interval by when they finished, every interval present, archived and unfinished left out', async () => {
+      const now = Date.now();
+      await log.add([
+        entry('done-1', { owner: 'alice' }),
+        entry('done-2'),
+        entry('fails'),
+        entry('waits'),
+        entry('archived'),
+        // Added as failed: finished when created (an unknown task's entry, say), 10 and 90 minutes ago.
+        entry('failed-before', { status: TaskStatus.Failed, createdAt: new Date(now - 10 * MINUTE), owner: 'alice' }),
+        entry('failed-long-ago', { status: TaskStatus.Failed, createdAt: new Date(now - 90 * MINUTE) }),
+      ]);
+      for (const id of ['done-1', 'done-2', 'archived']) expect(await broker.changeStatus(id, { from: [TaskStatus.Enqueued], to: TaskStatus.Completed, finished: true })).toBe(true);
+      expect(await broker.changeStatus('fails', { from: [TaskStatus.Enqueued], to: TaskStatus.Failed, finished: true })).toBe(true);
+      await log.archive('archived');
+
+      const hour = await log.throughput();
+      expect(hour.intervalMs).toBe(MINUTE);
+      const first = Math.floor((now - 60 * MINUTE) / MINUTE) * MINUTE;
+      expect(hour.since).toEqual(new Date(first));
+      // One interval per minute from an hour ago to this one: 61, or 62 when a minute began during the call.
+      expect(hour.intervals.length === 61 || hour.intervals.length === 62).toBe(true);
+      hour.intervals.forEach((interval, i) => expect(interval.start).toEqual(new Date(first + i * MINUTE)));
+      const at = (time: number) => hour.intervals[Math.floor((time - first) / MINUTE)];
+      expect(at(now - 10 * MINUTE)).toMatchObject({ completed: 0, failed: 1 });
+      const sum = (key: 'completed' | 'failed') => hour.intervals.reduce((n, interval) => n + interval[key], 0);
+      expect(sum('completed')).toBe(2);
+      expect(sum('failed')).toBe(2);
+      // The ones that finished just now are in the last interval or the one before (a minute may have turned).
+      const lastTwo = hour.intervals.slice(-2);
+      expect(lastTwo.reduce((n, interval) => n + interval.completed, 0)).toBe(2);
+
+      const alice = await log.throughput({ filter: filter().eq('owner', 'alice').limit(1) });
+      expect(alice.intervals.reduce((n, interval) => n + interval.completed, 0)).toBe(1);
+      expect(alice.intervals.reduce((n, interval) => n + interval.failed, 0)).toBe(1);
+
+      const longer = await log.throughput({ since: new Date(now - 2 * 3_600_000), intervalMs: 30 * MINUTE });
+      expect(longer.intervals.reduce((n, interval) => n + interval.failed, 0)).toBe(3);
+      expect(longer.intervals.length).toBeGreaterThanOrEqual(4);
+    });
+
+    test('seconds as intervals, and bad options refused', async () => {
+      await log.add([entry('a'), entry('b')]);
+      for (const id of ['a', 'b']) await broker.changeStatus(id, { from: [TaskStatus.Enqueued], to: TaskStatus.Completed, finished: true });
+      const recent = await log.throughput({ since: new Date(Date.now() - 10_000), intervalMs: 1_000 });
+      expect(recent.intervals.reduce((n, interval) => n + interval.completed, 0)).toBe(2);
+      expect(recent.intervals.length).toBeGreaterThanOrEqual(11);
+      // 900 intervals and a filter of 300 values: several statements on SQL, each under the databases' limits.
+      const names = ['Task', ...Array.from({ length: 299 }, (_, i) => `Other${i}`)];
+      const many = await log.throughput({ since: new Date(Date.now() - 900_000), intervalMs: 1_000, filter: filter().in('taskName', names) });
+      expect(many.intervals.length).toBeGreaterThanOrEqual(901);
+      expect(many.intervals.reduce((n, interval) => n + interval.completed, 0)).toBe(2);
+      expect(many.intervals.filter((interval) => interval.completed > 0).every((interval) => Date.now() - interval.start.getTime() < 60_000)).toBe(true);
+      await expect(log.throughput({ intervalMs: 10 })).rejects.toThrow(/intervalMs must be a whole number of milliseconds, at least 1000, got 10/);
+      await expect(log.throughput({ since: new Date(0), intervalMs: 1_000 })).rejects.toThrow(/at most 1000/);
+      await expect(log.throughput({ since: new Date('nope') })).rejects.toThrow(/since must be a valid Date/);
+    });
+  });
+
   // ---- claim ------------------------------------------------------------------------------------
   // Leases are on the broker's own clock (the database's, for SQL): tests give lengths, and check
   // the times against this process's clock within a margin (same host, same clock).
