@@ -21,6 +21,7 @@ import { type FinishShape, type FinishedRun, finishEntries } from './sql/finishE
 import type { FinishedCount, PendingCount } from '../../src/taskLog/taskLogBroker';
 import { pendingCounts } from './sql/pendingCounts';
 import { countFinished } from './sql/countFinished';
+import { countByStatus } from './sql/countByStatus';
 import { pruneEntries } from './sql/pruneEntries';
 import type { WorkerHeartbeat, WorkerRecord } from '../../src/taskLog/taskLogBroker';
 import { createWorkersTable, workersTableOf } from './schema';
@@ -487,20 +488,16 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     return Number(row?.n ?? 0);
   }
 
+  // async: a forged filter's snapshot error comes as a rejection, as from every other read.
   async countByStatus(filter: TaskLogFilter): Promise<Partial<Record<TaskStatus, number>>> {
-    const { conditions } = TaskLogFilter.snapshot(filter);
-    const query = applyConditions(this.db.knex(this.table).select('status').count({ n: '*' }).groupBy('status'), conditions, this.db.dialect);
-    const rows = await this.select<{ status: TaskStatus; n: number | string }>(query);
-    const counts: Partial<Record<TaskStatus, number>> = {};
-    for (const row of rows) counts[row.status] = Number(row.n);
-    return counts;
+    return countByStatus(this.db, this.table, TaskLogFilter.snapshot(filter).conditions);
   }
 
   pendingCounts(): Promise<PendingCount[]> {
     return pendingCounts(this.db, this.table);
   }
 
-  countFinished(filter: TaskLogFilter, since: Date, intervalMs: number, intervals: number): Promise<FinishedCount[]> {
+  async countFinished(filter: TaskLogFilter, since: Date, intervalMs: number, intervals: number): Promise<FinishedCount[]> {
     return countFinished(this.db, this.table, TaskLogFilter.snapshot(filter).conditions, since.getTime(), intervalMs, intervals);
   }
 

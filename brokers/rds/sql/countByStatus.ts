@@ -1,0 +1,32 @@
+import type { FilterCondition } from '../../../src/taskLog/taskLogFilter';
+import { ALL_STATUSES, type TaskStatus } from '../../../src/taskStatus';
+import type { SqlValue } from '../sqlExecutor';
+import type { RdsConnection } from '../connection';
+import { applyConditions } from './applyTaskLogFilter';
+
+/** Above this many bindings (a filter's repeat once per status), one GROUP BY instead: under SQLite's 32,766. */
+const MAX_BINDINGS = 20_000;
+
+/**
+ * Entries per status among those the conditions match. Over a whole log, one COUNT per status
+ * (UNION ALL), each a range of the (status, created_at) index read from the index alone: on a
+ * million rows PostgreSQL answers in a third of the time its GROUP BY takes, which reads the
+ * table (a parallel scan that also takes both cores of a small host). A filter on one parent or
+ * one id selects a handful of rows by their own index: there one GROUP BY over them is best.
+ */
+export async function countByStatus(db: RdsConnection, table: string, conditions: readonly FilterCondition[]): Promise<Partial<Record<TaskStatus, number>>> {
+  const { knex } = db;
+  const fewRows = conditions.some((c) => c.operator === 'eq' && (c.column === 'parentId' || c.column === 'id'));
+  const grouped = () => applyConditions(knex(table).select('status').count({ n: '*' }).groupBy('status'), conditions, db.dialect);
+  // Statuses are our constants, written into the SQL: the bindings are the filter's alone.
+  const perStatus = ALL_STATUSES.map((status) => applyConditions(knex(table).select(knex.raw(`'${status}' AS ??`, ['status'])).count({ n: '*' }).whereRaw(`status = '${status}'`), conditions, db.dialect));
+  let query = fewRows ? grouped() : perStatus[0].unionAll(perStatus.slice(1));
+  if (!fewRows && query.toSQL().bindings.length > MAX_BINDINGS) query = grouped();
+  const { sql, bindings } = query.toSQL();
+  const counts: Partial<Record<TaskStatus, number>> = {};
+  for (const row of await db.exec.all<{ status: TaskStatus; n: number | string }>(sql, bindings as SqlValue[])) {
+    const n = Number(row.n);
+    if (n > 0) counts[row.status] = n;
+  }
+  return counts;
+}
