@@ -7,6 +7,7 @@ interface ErrorBody {
   statusCode: number;
   error: string;
   field?: string;
+  issues?: { field: string; message: string }[];
 }
 
 /** `/params/to` (a zod issue's path) as `params.to`. */
@@ -29,8 +30,8 @@ export function errorBodyOf(error: unknown): ErrorBody {
   if (error instanceof TaskNotFoundError) return { statusCode: 404, error: error.message, field: 'id' };
   if (error instanceof UnknownTaskError) return { statusCode: 404, error: error.message, field: 'name' };
   if (error instanceof TaskParamsError) {
-    const path = error.issues[0]?.path;
-    return { statusCode: 400, error: error.message, field: path ? `params.${path}` : 'params' };
+    const issues = error.issues.map((issue) => ({ field: issue.path ? `params.${issue.path}` : 'params', message: issue.message }));
+    return { statusCode: 400, error: error.message, field: issues[0]?.field ?? 'params', issues };
   }
   if (error instanceof TaskStateError || error instanceof DuplicateTaskIdError) return { statusCode: 409, error: error.message };
   if (error instanceof ConfigError) {

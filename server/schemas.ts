@@ -15,6 +15,10 @@ export const errorSchema = z
     statusCode: z.number().int(),
     error: z.string().describe('What went wrong, in one sentence'),
     field: z.string().optional().describe('The request field at fault, when there is one: `filter`, `limit`, `params.to`, …'),
+    issues: z
+      .array(z.object({ field: z.string(), message: z.string() }))
+      .optional()
+      .describe("Params refused by the task's schema: every problem with its field (`field` above is the first)"),
   })
   .describe('Every error response');
 

@@ -293,8 +293,16 @@ export function showAddTask(main, view) {
     } catch (error) {
       if (error instanceof Unauthorized || stopped) return;
       const text = error instanceof Error ? error.message : String(error);
+      // Params refused by the schema: each problem at its own field, all at once.
+      const placed = error instanceof ApiFailure ? error.issues.map((issue) => ({ field: fieldFor(fields, issue.field), text: issue.message })) : [];
       const field = error instanceof ApiFailure ? fieldFor(fields, error.field) : undefined;
-      if (field) {
+      if (placed.length > 0 && placed.every((p) => p.field)) {
+        /** @type {Map<Field, string[]>} */
+        const byField = new Map();
+        for (const p of placed) byField.set(/** @type {Field} */ (p.field), [...(byField.get(/** @type {Field} */ (p.field)) ?? []), p.text]);
+        for (const [f, texts] of byField) showFieldError(f, texts.join('; '));
+        /** @type {HTMLElement | null} */ (form.querySelector('[aria-invalid="true"]'))?.focus();
+      } else if (field) {
         showFieldError(field, text);
         field.control.focus();
       } else {

@@ -11,11 +11,13 @@ export class ApiFailure extends Error {
    * @param {number} status
    * @param {string} text
    * @param {string | undefined} field
+   * @param {{ field: string, message: string }[]} [issues]  params refused by the task's schema, each with its field
    */
-  constructor(status, text, field) {
+  constructor(status, text, field, issues = []) {
     super(text);
     this.status = status;
     this.field = field;
+    this.issues = issues;
   }
 }
 
@@ -51,7 +53,7 @@ export async function api(path, { method = 'GET', body, quiet = false } = {}) {
     if (!quiet) whenUnauthorized();
     throw new Unauthorized(data?.error ?? 'This server needs a token');
   }
-  if (!response.ok) throw new ApiFailure(response.status, data?.error ?? `The server answered ${response.status}`, data?.field);
+  if (!response.ok) throw new ApiFailure(response.status, data?.error ?? `The server answered ${response.status}`, data?.field, Array.isArray(data?.issues) ? data.issues : []);
   return data;
 }
 

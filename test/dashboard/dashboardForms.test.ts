@@ -80,13 +80,24 @@ describe.each(setups)('the dashboard forms on %s', (db, setup) => {
     const hintId = (await to.getAttribute('aria-describedby'))?.split(' ').find((id) => id.endsWith('-hint'));
     expect(await page.locator(`[id="${hintId}"]`).textContent()).toBe('Who gets the mail');
 
-    // A bad email: the server's 400 names params.to, and the page says it at that field.
+    // A bad email and a subject too long: the server's 400 lists both, and the page says each at its field.
     await to.fill('not-an-email');
-    await page.fill('[name="params.subject"]', 'Hello');
+    await page.fill('[name="params.subject"]', 'x'.repeat(41));
     await page.check('[name="params.urgent"]');
+    const refusedTwice = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/tasks' && r.request().method() === 'POST');
+    await page.click(SUBMIT);
+    expect((await refusedTwice).status()).toBe(400);
+    await page.locator('[name="params.subject"][aria-invalid="true"]').waitFor();
+    expect(await errorOf(page, '[name="params.to"]')).toMatch(/email/i);
+    expect(await errorOf(page, '[name="params.subject"]')).toMatch(/40/);
+    expect(await activeAttribute(page, 'name')).toBe('params.to');
+
+    // Only the email wrong: the subject's error goes, the email's stays.
+    await page.fill('[name="params.subject"]', 'Hello');
     const refused = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/tasks' && r.request().method() === 'POST');
     await page.click(SUBMIT);
     expect((await refused).status()).toBe(400);
+    await page.locator('[name="params.subject"]:not([aria-invalid])').waitFor();
     await page.locator('[name="params.to"][aria-invalid="true"]').waitFor();
     expect(await errorOf(page, '[name="params.to"]')).toMatch(/email/i);
     expect(await activeAttribute(page, 'name')).toBe('params.to');

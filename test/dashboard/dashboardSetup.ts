@@ -23,7 +23,7 @@ export class SendMail extends AbstractTask<{ to: string; subject: string; urgent
   static override taskName = 'SendMail';
   static override params = z.object({
     to: z.email().describe('Who gets the mail'),
-    subject: z.string().min(1),
+    subject: z.string().min(1).max(40),
     urgent: z.boolean().optional(),
   });
   run() {

@@ -10,7 +10,7 @@ import { usePostgresDatabase } from '../helpers/postgres';
 /** A task whose params have a schema: the API validates them and lists the schema. */
 export class Greet extends AbstractTask<{ name: string }> {
   static override taskName = 'Greet';
-  static override params = z.object({ name: z.string().min(1) });
+  static override params = z.object({ name: z.string().min(1), times: z.number().int().min(1).optional() });
   run() {
     return Report.success(`hello ${this.getParameter('name')}`);
   }

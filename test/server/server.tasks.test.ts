@@ -251,6 +251,17 @@ describe.each(apiSetups('API tasks'))('task routes on %s', (_name, setup) => {
       await fx.dispatcher.taskLog.cancel((res.json() as { id: string }).id);
     });
 
+    test('params refused by the schema: every problem with its field, the first one as field', async () => {
+      const res = await app.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: '', times: 0.5 } } });
+      expect(res.statusCode).toBe(400);
+      const body = res.json() as { field: string; issues: { field: string; message: string }[] };
+      expect(body.field).toBe('params.name');
+      expect(body.issues.map((i) => i.field).sort()).toEqual(['params.name', 'params.times']);
+      expect(body.issues.every((i) => i.message.length > 0)).toBe(true);
+      const other = await app.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'x' }, delay: -5 } });
+      expect(other.json()).not.toHaveProperty('issues');
+    });
+
     test.each([
       [{ name: 'Greet', params: { name: '' } }, 400, 'params.name'],
       [{ name: 'Greet', params: {} }, 400, 'params.name'],
