@@ -1,4 +1,5 @@
 import type { RdsConnection } from '../connection';
+import { retryDeadlocks } from '../retryDeadlocks';
 import { requireSkipLocked } from './requireSkipLocked';
 
 export interface ClaimedRow {
@@ -13,7 +14,8 @@ export interface ClaimedRow {
  * `visible_at = reserved_until =` the database's now + `leaseMs`, and one more receive.
  * SQLite serialises writers, so one UPDATE … RETURNING is atomic. PostgreSQL takes the rows with
  * FOR UPDATE SKIP LOCKED so concurrent workers never wait on each other; MySQL/MariaDB, which
- * have no UPDATE … RETURNING, select and update in one transaction.
+ * have no UPDATE … RETURNING, select and update in one transaction (again if it was a deadlock's
+ * victim).
  */
 export async function claimMessages(db: RdsConnection, table: string, queue: string, max: number, leaseMs: number): Promise<ClaimedRow[]> {
   const t = db.quote(table);
@@ -29,11 +31,13 @@ export async function claimMessages(db: RdsConnection, table: string, queue: str
     return rows.sort((a, b) => Number(a.id) - Number(b.id));
   }
   await requireSkipLocked(db);
-  return db.knex.transaction(async (trx) => {
+  // Two claims' row locks (and a release's) can meet in a deadlock on a busy table; InnoDB rolls
+  // the victim's transaction back whole, so claiming again takes nothing twice.
+  return retryDeadlocks(() => db.knex.transaction(async (trx) => {
     const ids = (await trx(table).select('id').where('queue', queue).andWhere('visible_at', '<=', trx.raw(db.now)).orderBy([{ column: 'visible_at' }, { column: 'id' }]).limit(max).forUpdate().skipLocked()).map((r: { id: number }) => r.id);
     if (ids.length === 0) return [];
     const leaseEnd = trx.raw(`${db.now} + ?`, [leaseMs]);
     await trx(table).whereIn('id', ids).update({ visible_at: leaseEnd, reserved_until: leaseEnd, receive_count: trx.raw('receive_count + 1') });
     return trx(table).select('id', 'task_id', 'body', 'receive_count').whereIn('id', ids).orderBy('id');
-  });
+  }));
 }
