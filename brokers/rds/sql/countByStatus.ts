@@ -17,16 +17,21 @@ const MAX_BINDINGS = 20_000;
 export async function countByStatus(db: RdsConnection, table: string, conditions: readonly FilterCondition[]): Promise<Partial<Record<TaskStatus, number>>> {
   const { knex } = db;
   const fewRows = conditions.some((c) => c.operator === 'eq' && (c.column === 'parentId' || c.column === 'id'));
-  const grouped = () => applyConditions(knex(table).select('status').count({ n: '*' }).groupBy('status'), conditions, db.dialect);
-  // Statuses are our constants, written into the SQL: the bindings are the filter's alone.
-  const perStatus = ALL_STATUSES.map((status) => applyConditions(knex(table).select(knex.raw(`'${status}' AS ??`, ['status'])).count({ n: '*' }).whereRaw(`status = '${status}'`), conditions, db.dialect));
-  let query = fewRows ? grouped() : perStatus[0].unionAll(perStatus.slice(1));
-  if (!fewRows && query.toSQL().bindings.length > MAX_BINDINGS) query = grouped();
-  const { sql, bindings } = query.toSQL();
+  const grouped = () => applyConditions(knex(table).select('status').count({ n: '*' }).groupBy('status'), conditions, db.dialect).toSQL();
+  let statement = fewRows ? grouped() : perStatusCounts(db, table, conditions);
+  if (!fewRows && statement.bindings.length > MAX_BINDINGS) statement = grouped();
+  const { sql, bindings } = statement;
   const counts: Partial<Record<TaskStatus, number>> = {};
   for (const row of await db.exec.all<{ status: TaskStatus; n: number | string }>(sql, bindings as SqlValue[])) {
     const n = Number(row.n);
     if (n > 0) counts[row.status] = n;
   }
   return counts;
+}
+
+/** One COUNT per status, UNION ALL. Statuses are our constants, written into the SQL: the bindings are the filter's alone. */
+function perStatusCounts(db: RdsConnection, table: string, conditions: readonly FilterCondition[]): { sql: string; bindings: readonly unknown[] } {
+  const { knex } = db;
+  const perStatus = ALL_STATUSES.map((status) => applyConditions(knex(table).select(knex.raw(`'${status}' AS ??`, ['status'])).count({ n: '*' }).whereRaw(`status = '${status}'`), conditions, db.dialect));
+  return perStatus[0].unionAll(perStatus.slice(1)).toSQL();
 }
