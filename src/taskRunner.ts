@@ -9,14 +9,14 @@ import type { ReceivedMessage } from './queueBroker';
 import { Report } from './report';
 import type { TaskLog } from './taskLog/taskLog';
 import type { NewTaskLogEntry } from './taskLog/taskLogEntry';
-import type { StatusChange } from './taskLog/taskLogBroker';
+import type { ClaimResult, StatusChange } from './taskLog/taskLogBroker';
 import { type TaskMessage, decodeTaskMessage, peekTaskId } from './taskMessage';
 import type { TaskRegistry } from './taskRegistry';
 import { RunContext, type RunContextDeps } from './runContext';
 import { RunState, tracingRuns } from './runTracing';
 import { type AbstractTask, type TaskClass, type TaskResult, backoffDelay } from './task';
 import { PENDING_STATUSES, TaskStatus } from './taskStatus';
-import { TaskLeaseKeeper } from './taskLeaseKeeper';
+import { type HeldLease, TaskLeaseKeeper } from './taskLeaseKeeper';
 import { type WorkerEventEmitter, type WorkerEvents, emitWorkerEvent } from './workerEvents';
 
 /** What the runner does with the message once it is done with it. */
@@ -77,6 +77,28 @@ export interface PreparedDelivery {
   task: AbstractTask<object>;
 }
 
+/**
+ * A delivery whose task was claimed when its message was received, before a slot was free for it
+ * (Worker option `claimAhead`): the claims of a whole receive go out as one statement instead of
+ * one per free slot. Run it with `process`, or give the claim back with `giveBack`.
+ */
+export interface ClaimedAhead {
+  readonly task: AbstractTask<object>;
+  readonly message: TaskMessage;
+  /** Settles once the claim is answered; never rejects (a failed claim is `error`). */
+  readonly claimed: Promise<AheadClaim>;
+}
+
+interface AheadClaim {
+  result?: ClaimResult;
+  /** Why the claim could not be made (the log unreachable): the delivery then fails as any claim would. */
+  error?: unknown;
+  /** performance.now() when the claim was sent: its lease counts from then. */
+  requestedAt: number;
+  /** The run's context and its lease, kept from the claim on (a claim waiting for a slot is renewed too). */
+  held?: { ctx: RunContext; lease: HeldLease };
+}
+
 /** An unknown task is offered again after this long (within its grace). */
 const UNKNOWN_TASK_RETRY_MS = 2_000;
 /** Past this many receives an unknown task fails even within its grace (a clock far ahead). */
@@ -104,7 +126,16 @@ export class TaskRunner {
     };
   }
 
-  async process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery): Promise<DeliveryOutcome> {
+  async process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery, ahead?: ClaimedAhead): Promise<DeliveryOutcome> {
+    if (ahead) {
+      try {
+        const claim = await ahead.claimed;
+        if (claim.error !== undefined) throw claim.error;
+        return await this.claimAndRun(queue, ahead.task, ahead.message, handle, claim);
+      } finally {
+        this.busy.delete(ahead.task.id);
+      }
+    }
     // The sync queue runs the very task object its enqueue was given: nothing to decode, and
     // nothing else delivers it, so no guard against a second delivery either.
     if (!prepared) return this.deliver(queue, message, handle);
@@ -113,6 +144,59 @@ export class TaskRunner {
       if (held) return held;
     }
     return this.claimAndRun(queue, prepared.task, prepared.message, handle);
+  }
+
+  /**
+   * Claims the task of a message just received, ahead of its run, when nothing has to be decided
+   * before the claim: a registered task, no prerequisites, not a unique task's (its revision is
+   * checked first), no claim limits, no message group (the group's order decides), not in flight
+   * here. Undefined otherwise: that delivery goes the usual way, claimed when it starts.
+   */
+  claimAhead(queue: Queue, received: ReceivedMessage): ClaimedAhead | undefined {
+    if (queue.isSync() || received.groupId !== undefined) return undefined;
+    const { registry, taskLog, workerId, leaseMs } = this.options;
+    let message: TaskMessage;
+    let task: AbstractTask<object>;
+    try {
+      message = decodeTaskMessage(received.body);
+      if (message.after || message.revision !== undefined || !registry.knows(message.name)) return undefined;
+      task = registry.instantiate(message);
+    } catch {
+      // Its delivery says what is wrong with it, the usual way.
+      return undefined;
+    }
+    if (this.busy.has(task.id) || this.options.claimLimits?.(queue, task)) return undefined;
+    this.busy.add(task.id);
+    const requestedAt = performance.now();
+    const ifMissing = queue.broker.pushWithLogEntries ? undefined : entryOf(task, message, queue, TaskStatus.Enqueued);
+    const claimed = taskLog.claim(task.id, workerId, leaseMs, ifMissing).then(
+      (result): AheadClaim => {
+        if (result.outcome !== 'claimed') return { result, requestedAt };
+        const ctx = new RunContext(task, result.attempt, message.previousResult, this.contextDeps);
+        return { result, requestedAt, held: { ctx, lease: this.leases.hold(task.id, result.attempt, ctx, requestedAt) } };
+      },
+      (error: unknown): AheadClaim => ({ error, requestedAt }),
+    );
+    return { task, message, claimed };
+  }
+
+  /**
+   * Gives back a claim made ahead whose run never started (the worker stops or pauses): the entry
+   * is enqueued again as if the claim had not been made (one attempt, and the stall it counted,
+   * less), for the next worker to claim at once. Call it before releasing the message.
+   */
+  async giveBack(ahead: ClaimedAhead): Promise<void> {
+    try {
+      const { result, held } = await ahead.claimed;
+      if (result?.outcome !== 'claimed' || !held) return;
+      this.leases.drop(held.lease);
+      // Lost meanwhile (cancelled by force, taken over): no longer ours to give back.
+      if (held.ctx.aborted) return;
+      const holder = { workerId: this.options.workerId, attempt: result.attempt };
+      await this.options.taskLog.changeStatus(ahead.task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, undoClaim: { tookOver: result.tookOver } });
+    } finally {
+      this.busy.delete(ahead.task.id);
+    }
   }
 
   private async deliver(queue: Queue, message: ReceivedMessage, handle: MessageHandle): Promise<DeliveryOutcome> {
@@ -156,14 +240,15 @@ export class TaskRunner {
     }
   }
 
-  private async claimAndRun(queue: Queue, task: AbstractTask<object>, decoded: TaskMessage, handle: MessageHandle): Promise<DeliveryOutcome> {
+  /** Claims the task (unless `ahead` holds the claim made when its message came) and runs it. */
+  private async claimAndRun(queue: Queue, task: AbstractTask<object>, decoded: TaskMessage, handle: MessageHandle, ahead?: AheadClaim): Promise<DeliveryOutcome> {
     const { taskLog, workerId, leaseMs } = this.options;
-    const requestedAt = performance.now();
+    const requestedAt = ahead?.requestedAt ?? performance.now();
     // Where enqueue writes the message before the log entry (the queue and the log are not one
     // database), a worker often gets the message first: then it writes the entry, claimed.
     const ifMissing = queue.isSync() || queue.broker.pushWithLogEntries ? undefined : entryOf(task, decoded, queue, TaskStatus.Enqueued);
     const limits = this.options.claimLimits?.(queue, task);
-    let claim = await taskLog.claim(task.id, workerId, leaseMs, ifMissing, limits);
+    let claim = ahead?.result ?? (await taskLog.claim(task.id, workerId, leaseMs, ifMissing, limits));
     if (claim.outcome === 'missing') {
       // No log entry (its enqueue crashed between its two writes, or the log was reset): record
       // it now rather than drop the task.
@@ -191,8 +276,11 @@ export class TaskRunner {
     }
     if (claim.tookOver) this.emit('stalled', () => ({ taskId: task.id, taskName: task.logName, queue: queue.name, stalls: claim.stalls }));
     const maxStalls = (task.constructor as TaskClass).maxStalls ?? 1;
-    if (claim.stalls > maxStalls) return this.giveUp(queue, task, claim.attempt, claim.stalls, maxStalls, handle);
-    return this.run(queue, task, decoded, claim.attempt, claim.stalls, requestedAt, handle);
+    if (claim.stalls > maxStalls) {
+      if (ahead?.held) this.leases.drop(ahead.held.lease);
+      return this.giveUp(queue, task, claim.attempt, claim.stalls, maxStalls, handle);
+    }
+    return this.run(queue, task, decoded, claim.attempt, claim.stalls, requestedAt, handle, ahead?.held);
   }
 
   /**
@@ -271,10 +359,19 @@ export class TaskRunner {
     return 'failed';
   }
 
-  private async run(queue: Queue, task: AbstractTask<object>, message: TaskMessage, attempt: number, stalls: number, claimedAt: number, handle: MessageHandle): Promise<DeliveryOutcome> {
+  private async run(queue: Queue, task: AbstractTask<object>, message: TaskMessage, attempt: number, stalls: number, claimedAt: number, handle: MessageHandle, held?: AheadClaim['held']): Promise<DeliveryOutcome> {
     const started = performance.now();
-    const ctx = new RunContext(task, attempt, message.previousResult, this.contextDeps);
-    const lease = this.leases.hold(task.id, attempt, ctx, claimedAt);
+    const ctx = held?.ctx ?? new RunContext(task, attempt, message.previousResult, this.contextDeps);
+    const lease = held?.lease ?? this.leases.hold(task.id, attempt, ctx, claimedAt);
+    if (ctx.aborted) {
+      // Claimed ahead, and lost while it waited for a slot (cancelled by force, or taken over
+      // after its lease could not be renewed): not run.
+      this.leases.drop(lease);
+      await handle.release(0);
+      if (!(ctx.abortReason instanceof TaskCancelledError)) return 'lost-lease';
+      if (task.parentId) await this.options.taskLog.settleParent(task.parentId);
+      return 'cancelled';
+    }
     this.emit('active', () => ({ taskId: task.id, taskName: task.logName, queue: queue.name, attempt }));
 
     let report: Report;

@@ -283,6 +283,10 @@ export class InMemoryTaskLogBroker implements TaskLogBroker {
     if (change.finished) entry.finishedAt = now;
     if (change.finished || change.releaseLease) entry.leaseUntil = null;
     if (change.releaseLease) entry.workerId = null;
+    if (change.undoClaim) {
+      entry.attempts -= 1;
+      if (change.undoClaim.tookOver) entry.stalls -= 1;
+    }
     return true;
   }
 

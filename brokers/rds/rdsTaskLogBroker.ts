@@ -452,6 +452,10 @@ export class RdsTaskLogBroker implements TaskLogBroker {
     if (change.finished) sets.push(`finished_at = ${now}`);
     if (change.finished || change.releaseLease) sets.push('lease_until = NULL');
     if (change.releaseLease) sets.push('worker_id = NULL');
+    if (change.undoClaim) {
+      sets.push('attempts = attempts - 1', 'stalls = stalls - ?', 'stalled_at = NULL');
+      bindings.push(change.undoClaim.tookOver ? 1 : 0);
+    }
     // A key is held while pending only: a task cancelled before it started, then rerun, holds none.
     if (change.to !== TaskStatus.Enqueued && change.to !== TaskStatus.Dequeued) sets.push('unique_key = NULL');
     let where = `WHERE id = ? AND status IN (${marks(change.from.length)})`;

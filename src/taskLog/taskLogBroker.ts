@@ -65,6 +65,11 @@ export interface StatusChange {
   finished?: boolean;
   /** Drops worker and lease (back to the queue, e.g. for a retry). */
   releaseLease?: boolean;
+  /**
+   * Undoes the claim `holder` made, its run never started (a worker that claimed ahead gives the
+   * task back): one attempt less, and one stall less when that claim took the task over.
+   */
+  undoClaim?: { tookOver: boolean };
 }
 
 /**

@@ -62,6 +62,20 @@ describe('taskq run-worker (real CLI, SQLite)', () => {
     expect(result.stderr).toMatch(/SIGTERM: finishing running tasks/);
   });
 
+  test('--claim-ahead: tasks received while a long one runs show running; SIGTERM gives them back unrun, their attempt undone', async () => {
+    const slow = await enqueue('Slow', { ms: 2500 });
+    const waiting = [await enqueue('Hello', { name: 'a' }), await enqueue('Hello', { name: 'b' })];
+    const worker = project.spawn(['run-worker', '--queue=standard', '--prefetch=2', '--claim-ahead', '--log-level=silent']);
+    const done = collect(worker);
+    await until(async () => (await entry(slow)).status === 'running', 45_000, 'the slow task to start');
+    await until(async () => (await Promise.all(waiting.map(entry))).every((e) => e.status === 'running'), 45_000, 'the others claimed ahead');
+    worker.kill('SIGTERM');
+    expect((await done).code).toBe(0);
+    expect(await entry(slow)).toMatchObject({ status: 'completed', attempts: 1 });
+    for (const id of waiting) expect(await entry(id)).toMatchObject({ status: 'enqueued', attempts: 0, workerId: null });
+    expect(runsOf(waiting[0]) + runsOf(waiting[1])).toBe(0);
+  });
+
   test('a worker killed with SIGKILL mid-task: the task runs again after its lease and completes; nothing lost', async () => {
     const slow = await enqueue('Slow', { ms: 1500 });
     const others = [];
