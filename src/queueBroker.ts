@@ -1,4 +1,4 @@
-import type { TaskLogBroker } from './taskLog/taskLogBroker';
+import type { ClaimResult, TaskLogBroker } from './taskLog/taskLogBroker';
 import type { NewTaskLogEntry } from './taskLog/taskLogEntry';
 
 /**
@@ -154,6 +154,12 @@ export interface ReceiveOptions {
   waitMs?: number;
   /** Ends a wait early: the worker is stopping or pausing. */
   signal?: AbortSignal;
+  /**
+   * Optional, for a broker that can: claim the received messages' tasks in this task log for
+   * this worker in the same statement (TaskLogBroker.claim, without limits), each message's
+   * outcome in its `claim`. A broker that cannot (another database) ignores it.
+   */
+  claimFor?: { taskLog: TaskLogBroker; workerId: string; leaseMs: number };
 }
 
 export interface ReceivedMessage {
@@ -169,6 +175,11 @@ export interface ReceivedMessage {
   readonly runAt?: number;
   /** The message's group (see OutgoingMessage.groupId), where the broker keeps groups. */
   readonly groupId?: string;
+  /**
+   * Set when the receive claimed the task (ReceiveOptions.claimFor): the claim, or null when it
+   * could not (missing, running elsewhere, ended, or a second message of one task).
+   */
+  readonly claim?: ClaimResult | null;
 }
 
 export interface BrokerDescription {

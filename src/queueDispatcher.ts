@@ -666,6 +666,16 @@ export class QueueDispatcher {
     return limits;
   }
 
+  /**
+   * @internal whether a claim from `queue` may come under limits (its rateLimit, a maxConcurrent
+   * of this dispatcher or of a task class), or may name a task not loaded yet (a task folder):
+   * then a worker does not let the receive claim the tasks (ReceiveOptions.claimFor) but claims
+   * each with its limits.
+   */
+  claimsNeedTheTask(queue: Queue): boolean {
+    return queue.rateLimit !== undefined || Object.keys(this.maxConcurrent).length > 0 || this.registry.taskFolder !== undefined || this.registry.anyMaxConcurrent();
+  }
+
   /** @internal a runner bound to this dispatcher's registry, log and enqueue. */
   createRunner(workerId: string, leaseMs: number, logger: Logger = this.logger, unknownTaskGraceMs = 0, events?: WorkerEventEmitter): TaskRunner {
     return new TaskRunner({

@@ -112,6 +112,12 @@ export class TaskRegistry {
     return cls;
   }
 
+  /** True when a registered task class declares a static maxConcurrent (callbacks cannot). */
+  anyMaxConcurrent(): boolean {
+    for (const cls of this.tasks.values()) if (cls.maxConcurrent !== undefined) return true;
+    return false;
+  }
+
   /** Registered task names and callback names, sorted. */
   names(): string[] {
     return [...[...this.tasks.keys()].filter((n) => n !== CallbackTask.taskName), ...[...this.callbacks.keys()].map((n) => `${CallbackTask.taskName}:${n}`)].sort();

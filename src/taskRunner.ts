@@ -79,17 +79,19 @@ export interface PreparedDelivery {
 
 /**
  * A delivery whose task was claimed when its message was received, before a slot was free for it
- * (Worker option `claimAhead`): the claims of a whole receive go out as one statement instead of
- * one per free slot. Run it with `process`, or give the claim back with `giveBack`.
+ * (Worker option `claimAhead`): the claims of a whole receive go out as one statement (on
+ * PostgreSQL, inside the receive's own) instead of one per free slot. Run it with `process`, or
+ * give the claim back with `giveBack`.
  */
 export interface ClaimedAhead {
-  readonly task: AbstractTask<object>;
-  readonly message: TaskMessage;
-  /** Settles once the claim is answered; never rejects (a failed claim is `error`). */
+  readonly taskId: string;
+  /** Settles once the claim is answered (or given back); never rejects (a failed claim is `error`). */
   readonly claimed: Promise<AheadClaim>;
 }
 
 interface AheadClaim {
+  /** The task to run under the claim; none: its delivery goes the usual way, claimed when it starts. */
+  run?: { task: AbstractTask<object>; message: TaskMessage };
   result?: ClaimResult;
   /** Why the claim could not be made (the log unreachable): the delivery then fails as any claim would. */
   error?: unknown;
@@ -128,12 +130,13 @@ export class TaskRunner {
 
   async process(queue: Queue, message: ReceivedMessage, handle: MessageHandle, prepared?: PreparedDelivery, ahead?: ClaimedAhead): Promise<DeliveryOutcome> {
     if (ahead) {
+      const claim = await ahead.claimed;
+      if (!claim.run) return this.deliver(queue, message, handle);
       try {
-        const claim = await ahead.claimed;
         if (claim.error !== undefined) throw claim.error;
-        return await this.claimAndRun(queue, ahead.task, ahead.message, handle, claim);
+        return await this.claimAndRun(queue, claim.run.task, claim.run.message, handle, claim);
       } finally {
-        this.busy.delete(ahead.task.id);
+        this.busy.delete(claim.run.task.id);
       }
     }
     // The sync queue runs the very task object its enqueue was given: nothing to decode, and
@@ -151,33 +154,74 @@ export class TaskRunner {
    * before the claim: a registered task, no prerequisites, not a unique task's (its revision is
    * checked first), no claim limits, no message group (the group's order decides), not in flight
    * here. Undefined otherwise: that delivery goes the usual way, claimed when it starts.
+   * `received.claim`: the receive claimed the task itself (QueueBroker ReceiveOptions.claimFor):
+   * that claim is kept, or given back first when the task must be claimed when it starts.
    */
   claimAhead(queue: Queue, received: ReceivedMessage): ClaimedAhead | undefined {
+    const requestedAt = performance.now();
+    const made = received.claim;
+    // The receive tried and could not claim it (running elsewhere, ended, no entry): the usual way says why.
+    if (made === null) return undefined;
+    const run = this.runnableAhead(queue, received);
+    if (made !== undefined) {
+      if (!run || this.busy.has(run.task.id) || made.outcome !== 'claimed') {
+        if (made.outcome !== 'claimed' || received.taskId === null) return undefined;
+        const undone = this.undoClaim(received.taskId, made.attempt, made.tookOver).then(
+          () => ({ requestedAt }),
+          (error: unknown) => {
+            this.options.logger.warn(`could not give back the claim of task ${received.taskId}: ${(error as Error).message}; it runs once its lease ends`, { taskId: received.taskId });
+            return { requestedAt };
+          },
+        );
+        return { taskId: received.taskId, claimed: undone };
+      }
+      this.busy.add(run.task.id);
+      return { taskId: run.task.id, claimed: Promise.resolve(this.holdAhead(run, made, requestedAt)) };
+    }
+    if (!run || this.busy.has(run.task.id)) return undefined;
+    const { task, message } = run;
+    this.busy.add(task.id);
+    const ifMissing = queue.broker.pushWithLogEntries ? undefined : entryOf(task, message, queue, TaskStatus.Enqueued);
+    const claimed = this.options.taskLog.claim(task.id, this.options.workerId, this.options.leaseMs, ifMissing).then(
+      (result) => this.holdAhead(run, result, requestedAt),
+      (error: unknown): AheadClaim => ({ run, error, requestedAt }),
+    );
+    return { taskId: task.id, claimed };
+  }
+
+  /** The task of a message that may be claimed ahead (see claimAhead), decoded; undefined if not. */
+  private runnableAhead(queue: Queue, received: ReceivedMessage): AheadClaim['run'] {
     if (queue.isSync() || received.groupId !== undefined) return undefined;
-    const { registry, taskLog, workerId, leaseMs } = this.options;
-    let message: TaskMessage;
-    let task: AbstractTask<object>;
+    const { registry } = this.options;
     try {
-      message = decodeTaskMessage(received.body);
+      const message = decodeTaskMessage(received.body);
       if (message.after || message.revision !== undefined || !registry.knows(message.name)) return undefined;
-      task = registry.instantiate(message);
+      const task = registry.instantiate(message);
+      if (task.id !== received.taskId || this.options.claimLimits?.(queue, task)) return undefined;
+      return { task, message };
     } catch {
       // Its delivery says what is wrong with it, the usual way.
       return undefined;
     }
-    if (this.busy.has(task.id) || this.options.claimLimits?.(queue, task)) return undefined;
-    this.busy.add(task.id);
-    const requestedAt = performance.now();
-    const ifMissing = queue.broker.pushWithLogEntries ? undefined : entryOf(task, message, queue, TaskStatus.Enqueued);
-    const claimed = taskLog.claim(task.id, workerId, leaseMs, ifMissing).then(
-      (result): AheadClaim => {
-        if (result.outcome !== 'claimed') return { result, requestedAt };
-        const ctx = new RunContext(task, result.attempt, message.previousResult, this.contextDeps);
-        return { result, requestedAt, held: { ctx, lease: this.leases.hold(task.id, result.attempt, ctx, requestedAt) } };
-      },
-      (error: unknown): AheadClaim => ({ error, requestedAt }),
-    );
-    return { task, message, claimed };
+  }
+
+  /** A claim made ahead, with its run's context and lease from now on when it holds. */
+  private holdAhead(run: NonNullable<AheadClaim['run']>, result: ClaimResult, requestedAt: number): AheadClaim {
+    if (result.outcome !== 'claimed') return { run, result, requestedAt };
+    const ctx = new RunContext(run.task, result.attempt, run.message.previousResult, this.contextDeps);
+    return { run, result, requestedAt, held: { ctx, lease: this.leases.hold(run.task.id, result.attempt, ctx, requestedAt) } };
+  }
+
+  /** A received message this worker does not run (see Worker.receive): a claim its receive made is given back. */
+  async dropClaim(received: ReceivedMessage): Promise<void> {
+    const made = received.claim;
+    if (made?.outcome === 'claimed' && received.taskId !== null) await this.undoClaim(received.taskId, made.attempt, made.tookOver);
+  }
+
+  /** Puts back a claim whose run never started: enqueued, as if the claim had not been made. */
+  private undoClaim(taskId: string, attempt: number, tookOver: boolean): Promise<boolean> {
+    const holder = { workerId: this.options.workerId, attempt };
+    return this.options.taskLog.changeStatus(taskId, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, undoClaim: { tookOver } });
   }
 
   /**
@@ -186,16 +230,16 @@ export class TaskRunner {
    * less), for the next worker to claim at once. Call it before releasing the message.
    */
   async giveBack(ahead: ClaimedAhead): Promise<void> {
+    const { run, result, held } = await ahead.claimed;
+    if (!run) return;
     try {
-      const { result, held } = await ahead.claimed;
       if (result?.outcome !== 'claimed' || !held) return;
       this.leases.drop(held.lease);
       // Lost meanwhile (cancelled by force, taken over): no longer ours to give back.
       if (held.ctx.aborted) return;
-      const holder = { workerId: this.options.workerId, attempt: result.attempt };
-      await this.options.taskLog.changeStatus(ahead.task.id, { from: [TaskStatus.Running], to: TaskStatus.Enqueued, holder, releaseLease: true, undoClaim: { tookOver: result.tookOver } });
+      await this.undoClaim(run.task.id, result.attempt, result.tookOver);
     } finally {
-      this.busy.delete(ahead.task.id);
+      this.busy.delete(run.task.id);
     }
   }
 

@@ -364,8 +364,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const want = Math.min(budget, queue.broker.receiveBatchSize, this.concurrency - this.busySlots() + this.prefetch);
       let messages: ReceivedMessage[];
       this.poll = new AbortController();
+      // Claiming ahead, the receive claims the tasks too where its broker can (one statement).
+      const claimFor = this.claimAhead && !this.dispatcher.claimsNeedTheTask(queue) ? { taskLog: this.dispatcher.taskLog.broker, workerId: this.id, leaseMs: this.leaseMs } : undefined;
       try {
-        messages = await queue.broker.receive(queue.name, want, this.leaseMs, { waitMs: longPoll ? LONG_POLL_MS : 0, signal: this.poll.signal });
+        messages = await queue.broker.receive(queue.name, want, this.leaseMs, { waitMs: longPoll ? LONG_POLL_MS : 0, signal: this.poll.signal, claimFor });
       } catch (error) {
         this.receiveErrors.push(`receive from queue ${queue.name} failed: ${(error as Error).message}`);
         continue;
@@ -379,10 +381,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
         const running = heldHere.get(message.id);
         if (running?.released) {
           // Released by a run that is still settling (its slot freed at the end of its code):
-          // given back at once, to be received as new once that run is over.
-          queue.broker.release(queue.name, message, 0).catch((error: unknown) => {
-            this.logger.warn(`could not release message ${message.id}: ${(error as Error).message}; it returns when its lease ends`);
-          });
+          // given back at once, to be received as new once that run is over (a claim its receive
+          // made given back first).
+          this.runner
+            .dropClaim(message)
+            .catch((error: unknown) => this.logger.warn(`could not give back the claim of task ${message.taskId}: ${(error as Error).message}; it runs once its lease ends`))
+            .then(() => queue.broker.release(queue.name, message, 0))
+            .catch((error: unknown) => {
+              this.logger.warn(`could not release message ${message.id}: ${(error as Error).message}; it returns when its lease ends`);
+            });
           continue;
         }
         if (running) {
@@ -549,7 +556,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           try {
             await this.runner.giveBack(ahead);
           } catch (error) {
-            this.logger.warn(`could not give back the claim of task ${ahead.task.id}: ${(error as Error).message}; it can run again once its lease ends`, { taskId: ahead.task.id });
+            this.logger.warn(`could not give back the claim of task ${ahead.taskId}: ${(error as Error).message}; it can run again once its lease ends`, { taskId: ahead.taskId });
           }
         }
         this.held.get(queue)?.delete(message.id);

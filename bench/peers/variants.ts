@@ -19,6 +19,8 @@ export interface TaskqSettings {
   receive: number;
   /** Worker `prefetch`: messages held beyond the free slots. */
   prefetch: number;
+  /** Worker `claimAhead`: a receive's tasks claimed in the log when their messages come. */
+  claimAhead?: boolean;
 }
 
 export interface GraphileWorkerSettings {
@@ -56,6 +58,12 @@ export interface PeerVariant {
 export const VARIANTS: readonly PeerVariant[] = [
   { id: 'taskq r10', column: 'taskq', label: 'RdsQueueBroker receive 10, Worker concurrency 10, prefetch 0', settings: { system: 'taskq', receive: 10, prefetch: 0 } },
   { id: 'taskq r50', column: 'taskq', label: 'RdsQueueBroker receive 50, Worker concurrency 10, prefetch 40', settings: { system: 'taskq', receive: 50, prefetch: 40 } },
+  {
+    id: 'taskq r500a',
+    column: 'taskq',
+    label: 'RdsQueueBroker receive 500, Worker concurrency 10, prefetch 490, claimAhead (as graphile-worker\'s local queue of 500)',
+    settings: { system: 'taskq', receive: 500, prefetch: 490, claimAhead: true },
+  },
   { id: 'graphile-worker', column: 'graphile-worker', label: 'run() concurrency 10, maxPoolSize 12, pollInterval 1000 ms', settings: { system: 'graphile-worker', localQueueSize: null } },
   {
     id: 'graphile-worker lq',

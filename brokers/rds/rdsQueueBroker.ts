@@ -1,4 +1,4 @@
-import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceivedMessage, UniquePush, UniquePushResult } from '../../src/queueBroker';
+import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceiveOptions, ReceivedMessage, UniquePush, UniquePushResult } from '../../src/queueBroker';
 import { DuplicateTaskIdError, TaskqError } from '../../src/errors';
 import type { NewTaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import type { TaskLogBroker } from '../../src/taskLog/taskLogBroker';
@@ -9,6 +9,7 @@ import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { createMessagesTable } from './schema';
 import { type ClaimedRow, claimMessages } from './sql/claimMessages';
+import { claimMessagesAndEntries } from './sql/claimMessagesAndEntries';
 import { removeMessages } from './sql/removeMessages';
 import { CallBatcher } from '../../src/callBatcher';
 import { runInCallerTransaction } from './callerTransaction';
@@ -258,8 +259,19 @@ export class RdsQueueBroker implements QueueBroker {
     });
   }
 
-  async receive(queue: string, max: number, leaseMs: number): Promise<ReceivedMessage[]> {
+  /**
+   * With `options.claimFor` on PostgreSQL, when the task log is on this database: the tasks'
+   * claims in the same statement (claimMessagesAndEntries). Other dialects have no
+   * data-modifying WITH: the worker claims them in a statement of their own.
+   */
+  async receive(queue: string, max: number, leaseMs: number, options: ReceiveOptions = {}): Promise<ReceivedMessage[]> {
     if (max <= 0) return [];
+    const log = options.claimFor?.taskLog;
+    if (options.claimFor && this.db.dialect === 'postgres' && log instanceof RdsTaskLogBroker && log.database.exec === this.db.exec) {
+      const { workerId, leaseMs: taskLeaseMs } = options.claimFor;
+      const received = await claimMessagesAndEntries(this.db, this.table, log.table, queue, max, leaseMs, workerId, taskLeaseMs);
+      return received.map(({ row, claim }) => ({ ...toReceived(row), claim }));
+    }
     return (await claimMessages(this.db, this.table, queue, max, leaseMs)).map(toReceived);
   }
 

@@ -2,21 +2,10 @@
  * The SQL task log's batched claims and run ends: calls made in one turn become one statement,
  * and each caller still gets exactly its own outcome, under the same rules as one at a time.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { RdsTaskLogBroker, TaskStatus, type NewTaskLogEntry } from '../../src';
-import { useMysqlDatabase } from '../helpers/mysql';
-import { usePostgresDatabase } from '../helpers/postgres';
+import { sqlDatabases } from '../helpers/sqlDatabases';
 
-const dir = mkdtempSync(join(tmpdir(), 'taskq-batching-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const databases: [string, string][] = [['SQLite', `sqlite:${join(dir, 'b.db')}`]];
-const pg = usePostgresDatabase('batching');
-if (pg) databases.push(['PostgreSQL', pg]);
-const mysql = useMysqlDatabase('batching');
-if (mysql) databases.push(['MariaDB', mysql]);
+const databases = sqlDatabases('batching');
 
 const HOUR = 3_600_000;
 let n = 0;

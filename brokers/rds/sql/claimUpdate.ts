@@ -12,15 +12,20 @@ import type { SqlStatement } from '../sqlExecutor';
  * `statusColumn`: the status as the WHERE reads it (claimEntries keeps SQLite off the status index).
  */
 export function claimUpdate(db: RdsConnection, table: string, ids: readonly string[], workerId: string, leaseMs: number, statusColumn = 'status'): SqlStatement {
+  const idCondition = ids.length === 1 ? 'id = ?' : `id IN (${ids.map(() => '?').join(', ')})`;
+  return claimUpdateWhere(db, table, { sql: idCondition, bindings: [...ids] }, workerId, leaseMs, statusColumn);
+}
+
+/** claimUpdate of the entries `which` picks (a condition on `id`, e.g. `id IN (SELECT … )`). */
+export function claimUpdateWhere(db: RdsConnection, table: string, which: SqlStatement, workerId: string, leaseMs: number, statusColumn = 'status'): SqlStatement {
   const now = db.now;
   const status = statusColumn;
-  const idCondition = ids.length === 1 ? 'id = ?' : `id IN (${ids.map(() => '?').join(', ')})`;
   return {
     sql: `UPDATE ${db.quote(table)} SET stalls = stalls + CASE WHEN status = ? THEN 1 ELSE 0 END,
       stalled_at = CASE WHEN status = ? THEN ${now} END, status = ?, worker_id = ?,
       lease_until = ${now} + ?, attempts = attempts + 1, started_at = ${now}, updated_at = ${now}
-      WHERE ${idCondition} AND (${status} IN (?, ?) OR (${status} = ? AND lease_until < ${now}))`,
-    bindings: [TaskStatus.Running, TaskStatus.Running, TaskStatus.Running, workerId, leaseMs, ...ids, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running],
+      WHERE ${which.sql} AND (${status} IN (?, ?) OR (${status} = ? AND lease_until < ${now}))`,
+    bindings: [TaskStatus.Running, TaskStatus.Running, TaskStatus.Running, workerId, leaseMs, ...which.bindings, TaskStatus.Enqueued, TaskStatus.Dequeued, TaskStatus.Running],
   };
 }
 
