@@ -93,10 +93,14 @@ export async function sqliteWorker(options: SqliteOptions): Promise<BenchResult[
   const results: BenchResult[] = [];
   const configs = [
     { receive: 100, concurrency: 1 },
+    { receive: 100, concurrency: 1, claimAhead: true },
     { receive: 100, concurrency: 8 },
+    { receive: 100, concurrency: 8, claimAhead: true },
     { receive: 5, concurrency: 1 },
   ];
-  for (const { receive, concurrency } of configs) {
+  for (const { receive, concurrency, claimAhead } of configs) {
+    // The case's name: the worker's settings beyond receive and concurrency.
+    const ahead = claimAhead ? ', claimAhead' : '';
     const db = tempDatabase();
     try {
       const dispatcher = sqliteDispatcher(db.file, receive);
@@ -105,33 +109,33 @@ export async function sqliteWorker(options: SqliteOptions): Promise<BenchResult[
 
       const warm = scaled(5_000, options);
       const n = scaled(receive >= 50 ? 50_000 : 20_000, options);
-      options.progress(`sqlite-worker receive=${receive} c=${concurrency}: drain ${n} (+${warm} warm-up)`);
+      options.progress(`sqlite-worker receive=${receive} c=${concurrency}${ahead}: drain ${n} (+${warm} warm-up)`);
       for (let i = 0; i < warm + n; i += 1000) {
         await dispatcher.enqueueMany(Array.from({ length: Math.min(1000, warm + n - i) }, () => new BenchNoop({ t: now(), w: 1 })));
       }
-      const drain = await runWorker({ file: db.file, receive, concurrency, mode: 'drain', warm, tasks: n }, options);
+      const drain = await runWorker({ file: db.file, receive, concurrency, claimAhead, mode: 'drain', warm, tasks: n }, options);
       if (drain.result.completed !== n) throw new Error(`sqlite-worker: ${drain.result.completed} of ${n} tasks completed`);
       results.push({
         scenario: 'sqlite-worker',
-        case: `drain, receive=${receive}, c=${concurrency}`,
+        case: `drain, receive=${receive}, c=${concurrency}${ahead}`,
         tasks: n,
         tasksPerSec: (n / drain.result.ms) * 1000,
         latency: null,
         target: receive >= 50 ? 5_000 : undefined,
-        details: { receive, concurrency, warmup: warm, backlogAtStart: n },
+        details: { receive, concurrency, claimAhead: claimAhead === true, warmup: warm, backlogAtStart: n },
       });
 
       // Paced runs: 1000/s everywhere; 100/s and a short idle back-off on the c=1 worker.
       const pacedRuns: { rate: number; idleMinMs?: number }[] = [{ rate: 1000 }];
-      if (receive >= 50 && concurrency === 1) pacedRuns.push({ rate: 100 }, { rate: 1000, idleMinMs: 2 });
+      if (receive >= 50 && concurrency === 1 && !claimAhead) pacedRuns.push({ rate: 100 }, { rate: 1000, idleMinMs: 2 });
       for (const { rate, idleMinMs } of pacedRuns) {
         const warmMs = 1000;
         const measureMs = Math.max(1000, Math.round((rate >= 1000 ? 4000 : 5000) * Math.min(1, options.scale * 2)));
         const warmTasks = Math.round((rate * warmMs) / 1000);
         const tasks = Math.round((rate * measureMs) / 1000);
         const idle = idleMinMs === undefined ? '' : `, idleMinMs=${idleMinMs}`;
-        options.progress(`sqlite-worker receive=${receive} c=${concurrency}${idle}: paced ${rate}/s for ${measureMs} ms`);
-        const paced = await runWorker({ file: db.file, receive, concurrency, mode: 'paced', warm: warmTasks, tasks, idleMinMs }, options, () =>
+        options.progress(`sqlite-worker receive=${receive} c=${concurrency}${ahead}${idle}: paced ${rate}/s for ${measureMs} ms`);
+        const paced = await runWorker({ file: db.file, receive, concurrency, claimAhead, mode: 'paced', warm: warmTasks, tasks, idleMinMs }, options, () =>
           pace(rate, warmMs, measureMs, async (w) => {
             await dispatcher.enqueue(new BenchNoop(w ? { t: now(), w: 1 } : { t: now() }));
           }),
@@ -140,11 +144,11 @@ export async function sqliteWorker(options: SqliteOptions): Promise<BenchResult[
         if (latencies.length !== tasks) throw new Error(`sqlite-worker: ${latencies.length} latencies for ${tasks} tasks`);
         results.push({
           scenario: 'sqlite-worker',
-          case: `paced ${rate}/s, receive=${receive}, c=${concurrency}${idle}`,
+          case: `paced ${rate}/s, receive=${receive}, c=${concurrency}${ahead}${idle}`,
           tasks,
           tasksPerSec: paced.produced?.rate ?? 0,
           latency: percentiles(latencies),
-          details: { receive, concurrency, offeredPerSec: rate, idleMinMs: idleMinMs ?? 'default (5)' },
+          details: { receive, concurrency, claimAhead: claimAhead === true, offeredPerSec: rate, idleMinMs: idleMinMs ?? 'default (5)' },
         });
       }
       await dispatcher.close();

@@ -38,6 +38,8 @@ export interface WorkerJob {
   tasks: number;
   /** The Worker's idleMinMs; its default when absent. */
   idleMinMs?: number;
+  /** The Worker's claimAhead. */
+  claimAhead?: boolean;
 }
 
 /** What a worker process reports back over IPC. */

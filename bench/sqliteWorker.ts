@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   // A worker receives only its free slots unless told to prefetch: these rows measure a worker
   // that holds up to `receive` messages, as their name says.
   const prefetch = Math.max(0, job.receive - job.concurrency);
-  const options = { concurrency: job.concurrency, prefetch, logger: silentLogger, ...(job.idleMinMs !== undefined ? { idleMinMs: job.idleMinMs } : {}) };
+  const options = { concurrency: job.concurrency, prefetch, claimAhead: job.claimAhead === true, logger: silentLogger, ...(job.idleMinMs !== undefined ? { idleMinMs: job.idleMinMs } : {}) };
   if (job.mode === 'drain') {
     await new Worker(dispatcher, { ...options, limit: job.warm }).run();
     const start = now();
