@@ -30,7 +30,8 @@ export interface WorkerOptions {
   prefetch?: number;
   /**
    * Claim the tasks of received messages in the task log at once, all of a receive in one
-   * statement, rather than each when a slot is free for it (default false). Faster where each
+   * statement, rather than each when a slot is free for it (default: true without prefetch,
+   * where every received task starts at once anyway; false with prefetch). Faster where each
    * write is a round trip (PostgreSQL: the claims of a receive of 50 cost one), at a price: a
    * prefetched task shows as `running` from when it was received, not `dequeued`, and while it
    * waits for its slot its lease is renewed like a running one's. Up to max(concurrency,
@@ -168,7 +169,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.concurrency = positive('concurrency', options.concurrency, 1);
     this.prefetch = atLeast(0, true)('prefetch', options.prefetch, 0);
     if (options.claimAhead !== undefined && typeof options.claimAhead !== 'boolean') throw new ConfigError(`Worker option claimAhead must be true or false, got ${String(options.claimAhead)}`);
-    this.claimAhead = options.claimAhead ?? false;
+    // Without prefetch every received task starts at once: claiming it with the receive changes
+    // nothing a user sees, and saves a round trip (on PostgreSQL, the claim goes in the receive).
+    this.claimAhead = options.claimAhead ?? this.prefetch === 0;
     this.finishingSlots = this.claimAhead ? Math.max(this.concurrency, this.prefetch) : this.concurrency;
     this.leaseMs = positive('leaseMs', options.leaseMs, 30_000);
     if (this.leaseMs < MIN_LEASE_MS) throw new ConfigError(`Worker option leaseMs must be at least ${MIN_LEASE_MS} ms (it is renewed every third of it), got ${this.leaseMs}`);
