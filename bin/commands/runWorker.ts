@@ -41,7 +41,7 @@ export function runWorkerCommand(program: Command): void {
     .option('--pidfile <file>', 'write this process\'s pid to the file, atomically; refuse to start (exit 2) while it names a running process, take it over when stale; removed on exit')
     .option('--concurrency <n>', 'tasks run at the same time (default 1)', positiveInt('--concurrency'))
     .option('--prefetch <n>', 'messages held unstarted beyond the free slots (default 0)', nonNegativeInt('--prefetch'))
-    .option('--claim-ahead', 'claim the tasks of a receive in the task log when their messages come, in one statement, not each when a slot is free (faster on PostgreSQL; prefetched tasks show as running)')
+    .option('--claim-ahead', 'with --prefetch: claim the tasks of a receive in the task log when their messages come, in one statement, not each when a slot is free (faster; prefetched tasks show as running). Always so without prefetch')
     .option('--lease-ms <ms>', 'how long a task stays ours without renewal; a crashed worker\'s tasks run again after it (default 30000)', positiveInt('--lease-ms'))
     .option('--json', 'print the final stats as JSON')
     .option('--no-schedules', "do not enqueue the config's recurring tasks from this worker (others still do)")
@@ -64,7 +64,7 @@ export function runWorkerCommand(program: Command): void {
         if (local.length > 0) {
           throw new ConfigError(`${local.map((q) => `queue "${q.name}"`).join(', ')} ${local.length > 1 ? 'keep their' : 'keeps its'} messages inside one process (${local[0].broker.type}): a worker started from the command line would never receive a task enqueued elsewhere. Use a broker other processes can reach (rds on a file or a server, sqs)`);
         }
-        const worker = new Worker(dispatcher, { queue: options.queue, limit: options.maxTasks ?? options.limit, concurrency: options.concurrency, prefetch: options.prefetch, claimAhead: options.claimAhead === true, leaseMs: options.leaseMs, ...(options.schedules === false ? { schedules: [] } : {}) });
+        const worker = new Worker(dispatcher, { queue: options.queue, limit: options.maxTasks ?? options.limit, concurrency: options.concurrency, prefetch: options.prefetch, ...(options.claimAhead ? { claimAhead: true } : {}), leaseMs: options.leaseMs, ...(options.schedules === false ? { schedules: [] } : {}) });
         const handlers = installWorkerProcessHandlers(worker, dispatcher.logger, { exitOnUncaught: options.exitOnUncaught });
         const removeSignals = installWorkerSignals(worker, dispatcher.logger, (code) => {
           handlers.allowExit();
