@@ -400,6 +400,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
           // longer than the lease). Keep running it under the new receipt; never start it twice.
           running.message = message;
           this.logger.warn(`message ${message.id} came back while this worker runs it (its lease lapsed): kept, not started again`, { queue: queue.name, taskId: message.taskId });
+          // A receive never claims a task this worker runs; should it have claimed one anyway (its
+          // entry no longer running under us), the claim goes back as if never made.
+          if (message.claim) this.runner.dropClaim(message).catch((error: unknown) => this.logger.warn(`could not give back the claim of task ${message.taskId}: ${(error as Error).message}; it runs once its lease ends`));
           continue;
         }
         const held: Held = { queue, message };

@@ -76,7 +76,7 @@ export class TaskqPeer implements Peer {
 
   async startWorker(concurrency: number, onJob: JobRan): Promise<RunningWorker> {
     jobSink = onJob;
-    const worker = new Worker(this.dispatcher, { concurrency, prefetch: this.settings.prefetch, claimAhead: this.settings.claimAhead === true, logger: silentLogger });
+    const worker = new Worker(this.dispatcher, { concurrency, prefetch: this.settings.prefetch, ...(this.settings.claimAhead === undefined ? {} : { claimAhead: this.settings.claimAhead }), logger: silentLogger });
     const running = worker.run();
     return {
       stop: async () => {

@@ -19,7 +19,7 @@ export interface TaskqSettings {
   receive: number;
   /** Worker `prefetch`: messages held beyond the free slots. */
   prefetch: number;
-  /** Worker `claimAhead`: a receive's tasks claimed in the log when their messages come. */
+  /** Worker `claimAhead`: a receive's tasks claimed in the log when their messages come; the Worker's default when absent (on without prefetch). */
   claimAhead?: boolean;
 }
 
@@ -56,8 +56,8 @@ export interface PeerVariant {
 }
 
 export const VARIANTS: readonly PeerVariant[] = [
-  { id: 'taskq r10', column: 'taskq', label: 'RdsQueueBroker receive 10, Worker concurrency 10, prefetch 0', settings: { system: 'taskq', receive: 10, prefetch: 0 } },
-  { id: 'taskq r50', column: 'taskq', label: 'RdsQueueBroker receive 50, Worker concurrency 10, prefetch 40', settings: { system: 'taskq', receive: 50, prefetch: 40 } },
+  { id: 'taskq r10', column: 'taskq', label: 'RdsQueueBroker receive 10, Worker concurrency 10, prefetch 0 (so claimAhead, the default without prefetch)', settings: { system: 'taskq', receive: 10, prefetch: 0 } },
+  { id: 'taskq r50', column: 'taskq', label: 'RdsQueueBroker receive 50, Worker concurrency 10, prefetch 40 (claimAhead off, the default with prefetch)', settings: { system: 'taskq', receive: 50, prefetch: 40 } },
   {
     id: 'taskq r500a',
     column: 'taskq',
