@@ -76,6 +76,25 @@ describe.each(databases)('%s', (name, connection) => {
     expect(await queue.countLeased('q')).toBe(7);
   });
 
+  test('a unique task, or one whose message names prerequisites or a revision, is not claimed by the receive (its start decides)', async () => {
+    await log.add(['plain', 'after', 'revision'].map(entry));
+    expect(await log.addUnique(entry('unique'), 'the-key')).toEqual({ outcome: 'added' });
+    await queue.pushMany('q', [
+      message('plain'),
+      message('unique'),
+      { taskId: 'after', body: JSON.stringify({ id: 'after', after: ['plain'] }) },
+      { taskId: 'revision', body: JSON.stringify({ id: 'revision', revision: 0 }) },
+    ]);
+    const received = await queue.receive('q', 10, HOUR, claimFor('w1'));
+    expect(received.map((m) => m.taskId)).toEqual(['plain', 'unique', 'after', 'revision']);
+    if (!claims) return;
+    expect(claimOf(received, 'plain')).toEqual([{ outcome: 'claimed', attempt: 1, stalls: 0, tookOver: false }]);
+    for (const id of ['unique', 'after', 'revision']) {
+      expect(claimOf(received, id)).toEqual([null]);
+      expect(await log.get(id)).toMatchObject({ status: TaskStatus.Enqueued, attempts: 0 });
+    }
+  });
+
   test('an entry whose lease ran out is taken over, the stall counted', async () => {
     await log.add([entry('s')]);
     await log.claim('s', 'w0', 1);

@@ -25,8 +25,16 @@ export async function claimMessagesAndEntries(db: RdsConnection, table: string, 
   const t = db.quote(table);
   const now = db.now;
   // Never a task this worker runs itself (its lease lapsed while the event loop was blocked): the
-  // worker keeps running it, and a claim here would take the task from under that run.
-  const which = { sql: 'id IN (SELECT task_id FROM received) AND NOT (status = ? AND worker_id = ?)', bindings: [TaskStatus.Running, workerId] };
+  // worker keeps running it, and a claim here would take the task from under that run. Never a
+  // task that must be claimed at its start (see TaskRunner.claimAhead): a unique task's (its key
+  // must stay held until its revision is checked), nor one with prerequisites or a revision,
+  // which only their message says: a body naming the key is passed over (a params key of that
+  // name too, which only costs that task the claim at its start; inside a JSON string the
+  // quotes would be escaped).
+  const which = {
+    sql: `id IN (SELECT task_id FROM received WHERE strpos(body, '"after":') = 0 AND strpos(body, '"revision":') = 0) AND unique_key IS NULL AND NOT (status = ? AND worker_id = ?)`,
+    bindings: [TaskStatus.Running, workerId],
+  };
   const claim = claimUpdateWhere(db, logTable, which, workerId, taskLeaseMs);
   const sql = `WITH received AS (
       UPDATE ${t} SET visible_at = ${now} + ?, reserved_until = ${now} + ?, receive_count = receive_count + 1
