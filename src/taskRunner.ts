@@ -156,10 +156,13 @@ export class TaskRunner {
    * here. Undefined otherwise: that delivery goes the usual way, claimed when it starts.
    * `received.claim`: the receive claimed the task itself (QueueBroker ReceiveOptions.claimFor):
    * that claim is kept, or given back first when the task must be claimed when it starts.
+   * `receiveSentAt`: performance.now() when that receive was sent.
    */
-  claimAhead(queue: Queue, received: ReceivedMessage): ClaimedAhead | undefined {
-    const requestedAt = performance.now();
+  claimAhead(queue: Queue, received: ReceivedMessage, receiveSentAt: number = performance.now()): ClaimedAhead | undefined {
     const made = received.claim;
+    // A claim the receive made counts its lease from when the receive was sent (a long poll's
+    // too), never later, in this process's reckoning (see TaskLeaseKeeper); one made here, from now.
+    const requestedAt = made ? Math.min(receiveSentAt, performance.now()) : performance.now();
     // The receive tried and could not claim it (running elsewhere, ended, no entry): the usual way says why.
     if (made === null) return undefined;
     const run = this.runnableAhead(queue, received);

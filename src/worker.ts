@@ -369,6 +369,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.poll = new AbortController();
       // Claiming ahead, the receive claims the tasks too where its broker can (one statement).
       const claimFor = this.claimAhead && !this.dispatcher.claimsNeedTheTask(queue) ? { taskLog: this.dispatcher.taskLog.broker, workerId: this.id, leaseMs: this.leaseMs } : undefined;
+      const sentAt = performance.now();
       try {
         messages = await queue.broker.receive(queue.name, want, this.leaseMs, { waitMs: longPoll ? LONG_POLL_MS : 0, signal: this.poll.signal, claimFor });
       } catch (error) {
@@ -406,7 +407,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           continue;
         }
         const held: Held = { queue, message };
-        if (this.claimAhead) held.ahead = this.runner.claimAhead(queue, message);
+        if (this.claimAhead) held.ahead = this.runner.claimAhead(queue, message, sentAt);
         heldHere.set(message.id, held);
         this.buffer.push(held);
         fresh.push(held);
