@@ -169,13 +169,7 @@ export class TaskRunner {
     if (made !== undefined) {
       if (!run || this.busy.has(run.task.id) || made.outcome !== 'claimed') {
         if (made.outcome !== 'claimed' || received.taskId === null) return undefined;
-        const undone = this.undoClaim(received.taskId, made.attempt, made.tookOver).then(
-          () => ({ requestedAt }),
-          (error: unknown) => {
-            this.options.logger.warn(`could not give back the claim of task ${received.taskId}: ${(error as Error).message}; it runs once its lease ends`, { taskId: received.taskId });
-            return { requestedAt };
-          },
-        );
+        const undone = this.dropClaim(received).then(() => ({ requestedAt }));
         return { taskId: received.taskId, claimed: undone };
       }
       this.busy.add(run.task.id);
@@ -215,10 +209,18 @@ export class TaskRunner {
     return { run, result, requestedAt, held: { ctx, lease: this.leases.hold(run.task.id, result.attempt, ctx, requestedAt) } };
   }
 
-  /** A received message this worker does not run (see Worker.receive): a claim its receive made is given back. */
+  /**
+   * A received message this worker does not run (see Worker.receive): a claim its receive made is
+   * given back. Never rejects: a failure is logged, and the claim lapses with its lease.
+   */
   async dropClaim(received: ReceivedMessage): Promise<void> {
     const made = received.claim;
-    if (made?.outcome === 'claimed' && received.taskId !== null) await this.undoClaim(received.taskId, made.attempt, made.tookOver);
+    if (made?.outcome !== 'claimed' || received.taskId === null) return;
+    try {
+      await this.undoClaim(received.taskId, made.attempt, made.tookOver);
+    } catch (error) {
+      this.options.logger.warn(`could not give back the claim of task ${received.taskId}: ${(error as Error).message}; it runs once its lease ends`, { taskId: received.taskId });
+    }
   }
 
   /** Puts back a claim whose run never started: enqueued, as if the claim had not been made. */

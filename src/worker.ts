@@ -389,7 +389,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
           // made given back first).
           this.runner
             .dropClaim(message)
-            .catch((error: unknown) => this.logger.warn(`could not give back the claim of task ${message.taskId}: ${(error as Error).message}; it runs once its lease ends`))
             .then(() => queue.broker.release(queue.name, message, 0))
             .catch((error: unknown) => {
               this.logger.warn(`could not release message ${message.id}: ${(error as Error).message}; it returns when its lease ends`);
@@ -403,7 +402,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.logger.warn(`message ${message.id} came back while this worker runs it (its lease lapsed): kept, not started again`, { queue: queue.name, taskId: message.taskId });
           // A receive never claims a task this worker runs; should it have claimed one anyway (its
           // entry no longer running under us), the claim goes back as if never made.
-          if (message.claim) this.runner.dropClaim(message).catch((error: unknown) => this.logger.warn(`could not give back the claim of task ${message.taskId}: ${(error as Error).message}; it runs once its lease ends`));
+          if (message.claim) void this.runner.dropClaim(message);
           continue;
         }
         const held: Held = { queue, message };
