@@ -33,7 +33,8 @@ export class TaskLeaseKeeper {
   private held: HeldLease[] = [];
   private compactAt = COMPACT_AT;
   private timer?: NodeJS.Timeout;
-  private renewing = false;
+  /** performance.now() when the renewal in flight was sent; undefined when none is. */
+  private renewalSentAt?: number;
 
   constructor(
     private readonly taskLog: TaskLog,
@@ -76,15 +77,15 @@ export class TaskLeaseKeeper {
       this.stop();
       return;
     }
-    if (this.renewing) {
+    if (this.renewalSentAt !== undefined) {
       // The last renewal has not come back (a slow or unreachable log): leases it could not
       // confirm may have run out.
-      this.abortExpired();
+      this.abortExpired(this.renewalSentAt);
       return;
     }
-    this.renewing = true;
     const batch = this.held.slice();
     const sentAt = performance.now();
+    this.renewalSentAt = sentAt;
     try {
       // A lease that lapsed (the event loop was blocked) is still ours if no one claimed the task
       // meanwhile: the renewal says so, by the attempt.
@@ -102,7 +103,7 @@ export class TaskLeaseKeeper {
       this.logger.warn(`task lease renewal failed: ${(error as Error).message}`, { workerId: this.workerId });
       this.abortExpired();
     } finally {
-      this.renewing = false;
+      this.renewalSentAt = undefined;
     }
   }
 
@@ -122,10 +123,18 @@ export class TaskLeaseKeeper {
     }
   }
 
-  /** Aborts the runs whose lease ran out unrenewed: another worker may run them by now. */
-  private abortExpired(): void {
+  /**
+   * Aborts the runs whose lease ran out unrenewed: another worker may run them by now. A lease
+   * that had run out already when the renewal in flight was sent (its event loop was blocked) is
+   * left to that renewal's answer, for up to one lease: the renewal is a compare-and-set on the
+   * attempt, so it says for sure whether the task is still this run's, where aborting at once
+   * would throw away a run no one took over (and run the task again).
+   */
+  private abortExpired(renewalSentAt?: number): void {
     const now = performance.now();
+    const waitingForAnswer = renewalSentAt !== undefined && now < renewalSentAt + this.leaseMs;
     for (const lease of this.held) {
+      if (waitingForAnswer && lease.heldUntil < renewalSentAt) continue;
       if (!lease.dropped && lease.heldUntil < now && !lease.ctx.aborted) {
         const id = lease.taskId;
         this.logger.error(`task ${id}: its lease could not be renewed in time; the run is aborted, as another worker may take the task over`, { taskId: id, taskName: lease.ctx.taskName, workerId: this.workerId });
