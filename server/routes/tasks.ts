@@ -34,6 +34,17 @@ async function visibleEntry(dispatcher: QueueDispatcher, id: string, access: Api
   return entry;
 }
 
+/**
+ * A token with an owner may name only its owner's tasks in `after`: a prerequisite's result
+ * becomes the task's previousResult, and its end is seen by waiting. Another owner's task is
+ * refused as an unknown one is (the enqueue's own check), so the answer tells nothing of it.
+ */
+async function checkVisiblePrerequisites(dispatcher: QueueDispatcher, after: readonly string[], owner: string): Promise<void> {
+  const visible = new Set((await dispatcher.taskLog.search(new TaskLogFilter().in('id', after).eq('owner', owner))).map((entry) => entry.id));
+  const missing = after.filter((id) => !visible.has(id));
+  if (missing.length > 0) throw new ApiError(400, `enqueue option after names ${missing.length === 1 ? 'a task' : 'tasks'} not in the task log: ${missing.join(', ')}`, 'after');
+}
+
 function enqueueOptionsOf(body: EnqueueBody, access: ApiAccess): EnqueueOptions {
   if (access.owner !== undefined && body.owner !== undefined && body.owner !== access.owner) {
     throw new ApiError(403, `This token enqueues tasks of owner "${access.owner}" only`, 'owner');
@@ -128,13 +139,15 @@ export const taskRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { dis
     },
     handler: async (request, reply) => {
       const { body } = request;
-      const options = enqueueOptionsOf(body, accessOf(request));
+      const access = accessOf(request);
+      const options = enqueueOptionsOf(body, access);
       if (!(await dispatcher.registry.resolve(body.name))) {
         throw new ApiError(404, `No task named "${body.name}" is registered; registered: ${dispatcher.registry.names().join(', ') || '(none)'}`, 'name');
       }
       if (options.queue !== undefined && !dispatcher.getQueueNames().includes(options.queue)) {
         throw new ApiError(400, `Unknown queue "${options.queue}"; queues: ${dispatcher.getQueueNames().join(', ')}`, 'queue');
       }
+      if (options.after && access.owner !== undefined) await checkVisiblePrerequisites(dispatcher, options.after, access.owner);
       // What enqueueByName does, with a look at the queue in between, as `taskq enqueue` has.
       const task = dispatcher.registry.bind(dispatcher.registry.create(body.name, (body.params ?? {}) as JsonValue));
       const queue = dispatcher.queueFor(task, options.queue);

@@ -101,5 +101,26 @@ describe.each(apiSetups('API auth'))('auth on %s', (_name, setup) => {
       expect(other.statusCode).toBe(403);
       expect((other.json() as { field: string }).field).toBe('owner');
     });
+
+    test('names only its owner\'s tasks in after: another owner\'s is refused as an unknown one is, and nothing is enqueued', async () => {
+      const enqueueAfter = (after: string[]) => admin.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'al' }, after }, headers: alice() });
+      const before = await fx.dispatcher.taskLog.count();
+      const unknown = await enqueueAfter(['no-such-task']);
+      const others = await enqueueAfter([fx.ids.greetAnn]);
+      const mixed = await enqueueAfter([fx.ids.greetBob, fx.ids.greetAnn]);
+      for (const res of [unknown, others, mixed]) {
+        expect(res.statusCode).toBe(400);
+        expect(res.json()).toMatchObject({ field: 'after' });
+      }
+      expect((others.json() as { error: string }).error).toBe((unknown.json() as { error: string }).error.replace('no-such-task', fx.ids.greetAnn));
+      expect((mixed.json() as { error: string }).error).toMatch(new RegExp(`not in the task log: ${fx.ids.greetAnn}$`));
+      expect(await fx.dispatcher.taskLog.count()).toBe(before);
+      // Its own (ended) task is a prerequisite it may name.
+      const own = await enqueueAfter([fx.ids.greetBob]);
+      expect(own.statusCode).toBe(201);
+      // The admin token names any task.
+      const byAdmin = await admin.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'ad' }, after: [fx.ids.greetAnn] }, headers: bearer(ADMIN) });
+      expect(byAdmin.statusCode).toBe(201);
+    });
   });
 });
