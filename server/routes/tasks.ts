@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { type EnqueueOptions, type JsonValue, type QueueDispatcher, TaskLogFilter, type TaskLogEntry } from '../../src';
 import { ApiError, notFound } from '../apiError';
@@ -45,6 +46,22 @@ async function checkVisiblePrerequisites(dispatcher: QueueDispatcher, after: rea
   if (missing.length > 0) throw new ApiError(400, `enqueue option after names ${missing.length === 1 ? 'a task' : 'tasks'} not in the task log: ${missing.join(', ')}`, 'after');
 }
 
+/** The unique key's room for the owner's mark: the log keeps keys of up to 255 characters. */
+const OWNER_MARK_CHARS = 17;
+const MAX_OWNER_KEY_CHARS = 255 - OWNER_MARK_CHARS;
+
+/**
+ * A token with an owner has unique keys of its own: one owner's pending task never answers
+ * another owner's enqueue (that would give away its id and status) nor holds a key another owner
+ * uses. The key is marked with a digest of the owner (the owner itself may be too long to fit).
+ */
+function ownerScopedKey(owner: string, uniqueKey: string): string {
+  if (uniqueKey.length > MAX_OWNER_KEY_CHARS) {
+    throw new ApiError(400, `uniqueKey must be at most ${MAX_OWNER_KEY_CHARS} characters with a token that has an owner (the key is kept per owner), got ${uniqueKey.length}`, 'uniqueKey');
+  }
+  return `${createHash('sha256').update(owner).digest('hex').slice(0, OWNER_MARK_CHARS - 1)}:${uniqueKey}`;
+}
+
 function enqueueOptionsOf(body: EnqueueBody, access: ApiAccess): EnqueueOptions {
   if (access.owner !== undefined && body.owner !== undefined && body.owner !== access.owner) {
     throw new ApiError(403, `This token enqueues tasks of owner "${access.owner}" only`, 'owner');
@@ -58,7 +75,7 @@ function enqueueOptionsOf(body: EnqueueBody, access: ApiAccess): EnqueueOptions 
   if (body.delay !== undefined) options.delay = body.delay;
   if (body.runAt !== undefined) options.runAt = new Date(body.runAt);
   if (body.after !== undefined) options.after = body.after;
-  if (body.uniqueKey !== undefined) options.uniqueKey = body.uniqueKey;
+  if (body.uniqueKey !== undefined) options.uniqueKey = access.owner === undefined ? body.uniqueKey : ownerScopedKey(access.owner, body.uniqueKey);
   if (body.maxAttempts !== undefined) options.maxAttempts = body.maxAttempts;
   if (body.timeout !== undefined) options.timeout = body.timeout;
   return options;

@@ -122,5 +122,24 @@ describe.each(apiSetups('API auth'))('auth on %s', (_name, setup) => {
       const byAdmin = await admin.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'ad' }, after: [fx.ids.greetAnn] }, headers: bearer(ADMIN) });
       expect(byAdmin.statusCode).toBe(201);
     });
+
+    test('has unique keys of its own: another owner\'s pending task of the same key neither answers nor blocks it', async () => {
+      const enqueue = (headers: Record<string, string>, uniqueKey: string) =>
+        admin.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'Greet', params: { name: 'k' }, delay: 3_600_000, uniqueKey }, headers });
+      const idOf = (res: { json(): unknown }) => (res.json() as { id: string }).id;
+      const byAdmin = await enqueue(bearer(ADMIN), 'report-42');
+      expect(byAdmin.statusCode).toBe(201);
+      const first = await enqueue(alice(), 'report-42');
+      expect(first.statusCode).toBe(201);
+      expect(idOf(first)).not.toBe(idOf(byAdmin));
+      expect((await fx.dispatcher.taskLog.get(idOf(first)))?.owner).toBe('alice');
+      // Within the owner the key deduplicates as usual; the admin's key is still its own.
+      expect(idOf(await enqueue(alice(), 'report-42'))).toBe(idOf(first));
+      expect(idOf(await enqueue(bearer(ADMIN), 'report-42'))).toBe(idOf(byAdmin));
+      const long = await enqueue(alice(), 'k'.repeat(239));
+      expect(long.statusCode).toBe(400);
+      expect(long.json()).toMatchObject({ field: 'uniqueKey' });
+      expect((await enqueue(alice(), 'k'.repeat(238))).statusCode).toBe(201);
+    });
   });
 });
