@@ -2,8 +2,8 @@ import type { BrokerDescription, OutgoingMessage, QueueBroker, ReceiveOptions, R
 import { DuplicateTaskIdError, TaskqError } from '../../src/errors';
 import type { NewTaskLogEntry } from '../../src/taskLog/taskLogEntry';
 import type { TaskLogBroker } from '../../src/taskLog/taskLogBroker';
-import { RdsTaskLogBroker, isDeadlock, isDuplicateKey } from './rdsTaskLogBroker';
-import { retryDeadlocks } from './retryDeadlocks';
+import { RdsTaskLogBroker, isDuplicateKey } from './rdsTaskLogBroker';
+import { isDeadlock } from './retryDeadlocks';
 import { type RdsConnection, checkTableName } from './connection';
 import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
@@ -120,7 +120,7 @@ export class RdsQueueBroker implements QueueBroker {
   }
 
   async pushMany(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    await retryDeadlocks(() => runStatements(this.db.exec, this.insertStatements(queue, messages)));
+    await runStatements(this.db.exec, this.insertStatements(queue, messages));
   }
 
   /**
@@ -139,7 +139,7 @@ export class RdsQueueBroker implements QueueBroker {
         await this.db.exec.run(`WITH log_entries AS (${log.sql})${rest}`, [...log.bindings, ...message.bindings]);
         return true;
       }
-      await retryDeadlocks(() => this.db.exec.batch([...logInserts, ...messageInserts]));
+      await this.db.exec.batch([...logInserts, ...messageInserts]);
     } catch (error) {
       // A task id given twice: nothing was written (one transaction), and the error says which.
       throw await taskLog.explainInsertError(error, entries.map((e) => e.id));

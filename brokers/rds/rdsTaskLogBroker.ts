@@ -8,6 +8,7 @@ import { TaskLogFilter } from '../../src/taskLog/taskLogFilter';
 import { FINAL_STATUSES, TaskStatus } from '../../src/taskStatus';
 import { type RdsConnection, checkTableName } from './connection';
 import { PgNotifications } from './pgNotifications';
+import { isDeadlock } from './retryDeadlocks';
 import { RdsClient } from './rdsClient';
 import { SqlTextCache } from './sqlTextCache';
 import { PENDING_SQL, createTaskLogTable, createTaskStartsTable, taskStartsTableOf } from './schema';
@@ -80,7 +81,6 @@ const DUPLICATE_KEY = /UNIQUE constraint failed|duplicate key value violates uni
 /** SQLite, PostgreSQL and MySQL's ways of saying a unique index refused a row. */
 export const isDuplicateKey = (error: unknown): boolean => DUPLICATE_KEY.test(String((error as Error | undefined)?.message));
 /** MySQL's and PostgreSQL's deadlock victims: nothing of their transaction was written. */
-export const isDeadlock = (error: unknown): boolean => /Deadlock found|deadlock detected/.test(String((error as Error | undefined)?.message));
 /** Tries of a unique enqueue whose key's holder is taken by a worker under it, again and again. */
 const UNIQUE_RETRIES = 4;
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Knex } from 'knex';
 import type { Dialect } from './connection';
+import { retryDeadlocks } from './retryDeadlocks';
 
 /** Arrays only for PostgreSQL (its driver sends them as arrays: bulk inserts unnest them). */
 export type SqlValue = string | number | bigint | null | readonly (string | number | null)[];
@@ -256,9 +257,12 @@ export class KnexExecutor implements SqlExecutor {
     private readonly knex: Knex,
   ) {}
 
+  // all, run and batch are each a whole transaction (one statement on its own, or BEGIN to
+  // COMMIT), so a deadlock's victim is tried again here: the database rolled all of it back.
+
   async all<T>(sql: string, bindings: readonly SqlValue[] = []): Promise<T[]> {
     try {
-      return rowsOf<T>(this.dialect, await this.knex.raw(sql, bindings as Knex.RawBinding[]));
+      return rowsOf<T>(this.dialect, await retryDeadlocks(() => this.knex.raw(sql, bindings as Knex.RawBinding[])));
     } catch (error) {
       throw explained(error);
     }
@@ -266,7 +270,7 @@ export class KnexExecutor implements SqlExecutor {
 
   async run(sql: string, bindings: readonly SqlValue[] = []): Promise<number> {
     try {
-      return changesOf(this.dialect, await this.knex.raw(sql, bindings as Knex.RawBinding[]));
+      return changesOf(this.dialect, await retryDeadlocks(() => this.knex.raw(sql, bindings as Knex.RawBinding[])));
     } catch (error) {
       throw explained(error);
     }
@@ -274,11 +278,13 @@ export class KnexExecutor implements SqlExecutor {
 
   async batch(statements: readonly SqlStatement[]): Promise<number[]> {
     try {
-      return await this.knex.transaction(async (trx) => {
-        const changes: number[] = [];
-        for (const s of statements) changes.push(changesOf(this.dialect, await trx.raw(s.sql, s.bindings as Knex.RawBinding[])));
-        return changes;
-      });
+      return await retryDeadlocks(() =>
+        this.knex.transaction(async (trx) => {
+          const changes: number[] = [];
+          for (const s of statements) changes.push(changesOf(this.dialect, await trx.raw(s.sql, s.bindings as Knex.RawBinding[])));
+          return changes;
+        }),
+      );
     } catch (error) {
       throw explained(error);
     }

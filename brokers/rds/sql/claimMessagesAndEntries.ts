@@ -1,7 +1,6 @@
 import type { ClaimResult } from '../../../src/taskLog/taskLogBroker';
 import { TaskStatus } from '../../../src/taskStatus';
 import type { RdsConnection } from '../connection';
-import { retryDeadlocks } from '../retryDeadlocks';
 import type { ClaimedRow as MessageRow } from './claimMessages';
 import { CLAIMED_COLUMNS, type ClaimedRow as EntryRow, claimUpdateWhere, claimedOf } from './claimUpdate';
 
@@ -43,7 +42,7 @@ export async function claimMessagesAndEntries(db: RdsConnection, table: string, 
     ), claimed AS (${claim.sql} RETURNING id, ${CLAIMED_COLUMNS})
     SELECT received.id, received.task_id, received.body, received.receive_count, claimed.id AS claimed_id, claimed.attempts, claimed.stalls, claimed.stalled_at
     FROM received LEFT JOIN claimed ON claimed.id = received.task_id`;
-  const rows = await retryDeadlocks(() => db.exec.all<MessageRow & Partial<EntryRow> & { claimed_id: string | null }>(sql, [leaseMs, leaseMs, queue, max, ...claim.bindings]));
+  const rows = await db.exec.all<MessageRow & Partial<EntryRow> & { claimed_id: string | null }>(sql, [leaseMs, leaseMs, queue, max, ...claim.bindings]);
   // RETURNING gives no order; ids grow with time, so this is the queue's order but for releases.
   rows.sort((a, b) => Number(a.id) - Number(b.id));
   const claimedTasks = new Set<string>();
