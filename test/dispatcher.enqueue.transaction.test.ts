@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import knex, { type Knex } from 'knex';
 import { Client } from 'pg';
 import {
@@ -25,6 +26,7 @@ import {
 } from '../src';
 import { useMysqlDatabase } from './helpers/mysql';
 import { usePostgresDatabase } from './helpers/postgres';
+import { TEST_CREDENTIALS, sqsBroker, sqsEndpoint, uniquePrefix } from './helpers/sqs';
 import { RecordRun, runs } from './helpers/tasks';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskq-trx-'));
@@ -185,5 +187,41 @@ test('refused, before anything is written, on a queue that cannot take part in a
   } finally {
     await sqliteApp.destroy();
     await dispatcher.close();
+  }
+});
+
+test('refused on a queue on the SQS broker, naming the queue and the broker, before any SQS call: nothing is enqueued', async () => {
+  // A client of the test's own records every command the broker sends.
+  const client = new SQSClient({ endpoint: sqsEndpoint(), region: 'us-east-1', credentials: TEST_CREDENTIALS });
+  const commands: string[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      commands.push(context.commandName ?? '?');
+      return next(args);
+    },
+    { step: 'initialize', name: 'taskqTestRecorder' },
+  );
+  const broker = sqsBroker({ queuePrefix: uniquePrefix(), client, waitTimeSeconds: 0 });
+  const log = new InMemoryTaskLogBroker();
+  const dispatcher = new QueueDispatcher({ queues: [new Queue('jobs', broker)], taskLog: new TaskLog(log), tasks: [RecordRun], logger: silentLogger });
+  const sqliteApp = knex({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
+  try {
+    await dispatcher.initialize();
+    commands.length = 0;
+    await sqliteApp.transaction(async (trx) => {
+      const refused = /enqueue option transaction needs a queue on the rds broker \(SQL\): queue "jobs" is on the sqs broker, which cannot write inside your transaction/;
+      await expect(dispatcher.enqueue(new RecordRun({ n: 1 }), { transaction: trx })).rejects.toThrow(refused);
+      await expect(dispatcher.enqueue(new RecordRun({ n: 2 }), { queue: 'jobs', transaction: trx })).rejects.toBeInstanceOf(ConfigError);
+      await expect(dispatcher.enqueueMany([new RecordRun({ n: 3 }), new RecordRun({ n: 4 })], { transaction: trx })).rejects.toThrow(refused);
+    });
+    expect(commands).toEqual([]);
+    expect(await log.count(new TaskLogFilter())).toBe(0);
+    expect(await broker.count('jobs')).toBe(0);
+    expect(await broker.receive('jobs', 10, 1_000)).toEqual([]);
+  } finally {
+    await broker.dropContainer('jobs').catch(() => undefined);
+    await sqliteApp.destroy();
+    await dispatcher.close();
+    client.destroy();
   }
 });
