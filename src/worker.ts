@@ -105,6 +105,8 @@ const LONG_POLL_MS = 20_000;
 /** Waits between receives that fail (the broker down): doubling from the first to the last. */
 const RECEIVE_RETRY_FIRST_MS = 100;
 const RECEIVE_RETRY_MAX_MS = 5_000;
+/** Waits before each new try of a failed acknowledgement; after the last, the message is left to its lease. */
+const ACKNOWLEDGE_RETRIES_MS = [100, 500, 2_000];
 /** Outcomes that gave the message back rather than acknowledging it (see DeliveryOutcome). */
 const RELEASED: ReadonlySet<DeliveryOutcome> = new Set(['retry', 'busy', 'deferred', 'lost-lease', 'cancelled']);
 
@@ -499,18 +501,34 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private acknowledge(held: Held): Promise<void> {
     const { queue } = held;
     held.acknowledging = true;
-    // held.message: a redelivery while it ran brings a newer receipt.
-    const sent: Promise<void> = queue.broker
-      .acknowledge(queue.name, held.message)
-      .catch((error: unknown) => {
-        this.logger.warn(`could not acknowledge message ${held.message.id} (task ${held.message.taskId ?? 'unknown'}): ${(error as Error).message}; it comes back when its lease ends and is settled without a run`, { queue: queue.name, messageId: held.message.id, taskId: held.message.taskId });
-      })
-      .finally(() => {
+    const sent: Promise<void> = this.sendAcknowledgement(held).finally(() => {
         this.acknowledging.delete(sent);
         this.held.get(queue)?.delete(held.message.id);
       });
     this.acknowledging.add(sent);
     return Promise.resolve();
+  }
+
+  /**
+   * An acknowledgement is tried again a few times (a dropped connection, a busy database): it
+   * only deletes this delivery, so a repeat is harmless, and one that fails for good leaves the
+   * message to come back only after its whole lease. Each failure is logged once, with what next.
+   */
+  private async sendAcknowledgement(held: Held): Promise<void> {
+    const { queue } = held;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // held.message: a redelivery while it ran brings a newer receipt.
+        await queue.broker.acknowledge(queue.name, held.message);
+        return;
+      } catch (error) {
+        const retryMs = ACKNOWLEDGE_RETRIES_MS[attempt];
+        const next = retryMs === undefined ? 'it comes back when its lease ends and is settled without a run' : `trying again in ${retryMs} ms`;
+        this.logger.warn(`could not acknowledge message ${held.message.id} (task ${held.message.taskId ?? 'unknown'}): ${(error as Error).message}; ${next}`, { queue: queue.name, messageId: held.message.id, taskId: held.message.taskId });
+        if (retryMs === undefined) return;
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+      }
+    }
   }
 
   private taskInFlight(held: Held): boolean {

@@ -137,7 +137,10 @@ function open(parsed: ParsedConnection): Omit<RdsConnection, 'release'> {
     console.error(`knex: ${text.split('\n')[0]}`);
   };
   const log = { warn: toStderr, error: toStderr, deprecate: toStderr, debug: toStderr };
-  const instance = knex({ client: driver, connection: parsed.target, pool: { min: 0, max: 10 }, log });
+  // compileSqlOnError off: knex would write the statement with its values filled in into the
+  // error's message (task params, reports), and messages are logged. KnexExecutor then takes the
+  // statement off the message altogether.
+  const instance = knex({ client: driver, connection: parsed.target, pool: { min: 0, max: 10 }, log, compileSqlOnError: false });
   return {
     dialect: parsed.dialect,
     display: parsed.display,

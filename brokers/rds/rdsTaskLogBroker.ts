@@ -80,7 +80,6 @@ const MAX_BATCH = 200;
 const DUPLICATE_KEY = /UNIQUE constraint failed|duplicate key value violates unique constraint|Duplicate entry/;
 /** SQLite, PostgreSQL and MySQL's ways of saying a unique index refused a row. */
 export const isDuplicateKey = (error: unknown): boolean => DUPLICATE_KEY.test(String((error as Error | undefined)?.message));
-/** MySQL's and PostgreSQL's deadlock victims: nothing of their transaction was written. */
 /** Tries of a unique enqueue whose key's holder is taken by a worker under it, again and again. */
 const UNIQUE_RETRIES = 4;
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');

@@ -264,7 +264,7 @@ export class KnexExecutor implements SqlExecutor {
     try {
       return rowsOf<T>(this.dialect, await retryDeadlocks(() => this.knex.raw(sql, bindings as Knex.RawBinding[])));
     } catch (error) {
-      throw explained(error);
+      throw explained(this.withoutStatement(error, sql));
     }
   }
 
@@ -272,7 +272,7 @@ export class KnexExecutor implements SqlExecutor {
     try {
       return changesOf(this.dialect, await retryDeadlocks(() => this.knex.raw(sql, bindings as Knex.RawBinding[])));
     } catch (error) {
-      throw explained(error);
+      throw explained(this.withoutStatement(error, sql));
     }
   }
 
@@ -286,8 +286,20 @@ export class KnexExecutor implements SqlExecutor {
         }),
       );
     } catch (error) {
-      throw explained(error);
+      throw explained(statements.reduce((e, s) => this.withoutStatement(e, s.sql), error));
     }
+  }
+
+  /**
+   * The database's own message, without the statement knex puts in front of it (`<sql> - <message>`):
+   * a log line says what failed, not fifteen lines of SQL (see compileSqlOnError in connection.ts).
+   */
+  private withoutStatement(error: unknown, sql: string): unknown {
+    if (!(error instanceof Error)) return error;
+    const client = this.knex.client as { positionBindings?(sql: string): string };
+    const sent = client.positionBindings?.(sql) ?? sql;
+    if (error.message.startsWith(`${sent} - `)) error.message = error.message.slice(sent.length + 3);
+    return error;
   }
 
   async exclusive<T>(lock: string, work: (session: SqlSession) => Promise<T>): Promise<T> {

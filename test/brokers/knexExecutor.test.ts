@@ -1,5 +1,7 @@
 /**
- * KnexExecutor (PostgreSQL, MySQL/MariaDB): a statement or batch the database picks as a
+ * KnexExecutor (PostgreSQL, MySQL/MariaDB): a failed statement's error carries the database's
+ * message, neither the statement nor its values (errors are logged; values are task params and
+ * reports). A statement or batch the database picks as a
  * deadlock's victim is tried again, whole, instead of failing its caller (a worker's
  * acknowledgement or result, which would otherwise wait out a lease). The deadlock is made on
  * purpose: another connection holds one row, the executor's write takes a second row and waits
@@ -30,11 +32,11 @@ async function otherConnection(dialect: 'postgres' | 'mysql', url: string): Prom
 }
 
 const setups: [string, 'postgres' | 'mysql', string | undefined][] = [
-  ['PostgreSQL', 'postgres', usePostgresDatabase('executor deadlocks')],
-  ['MariaDB', 'mysql', useMysqlDatabase('executor deadlocks')],
+  ['PostgreSQL', 'postgres', usePostgresDatabase('KnexExecutor')],
+  ['MariaDB', 'mysql', useMysqlDatabase('KnexExecutor')],
 ];
 
-describe.each(setups.filter(([, , url]) => url !== undefined))('KnexExecutor on %s: deadlocks', (_name, dialect, url) => {
+describe.each(setups.filter(([, , url]) => url !== undefined))('KnexExecutor on %s', (_name, dialect, url) => {
   let db: ReturnType<typeof acquireConnection>;
   let other: OtherConnection;
 
@@ -51,6 +53,28 @@ describe.each(setups.filter(([, , url]) => url !== undefined))('KnexExecutor on 
   afterEach(async () => {
     await other.end();
     await db.release();
+  });
+
+  test('a failed statement\'s error is the database\'s message: no SQL, no values', async () => {
+    const secret = 'api-key-7f3a9c';
+    await db.exec.run('CREATE TABLE IF NOT EXISTS error_rows (id INTEGER PRIMARY KEY, v VARCHAR(100) NOT NULL)');
+    await db.exec.run('INSERT INTO error_rows (id, v) VALUES (?, ?)', [1, secret]);
+    const failures = [
+      db.exec.run('INSERT INTO error_rows (id, v) VALUES (?, ?)', [1, secret]),
+      db.exec.all('SELECT no_such_column FROM error_rows WHERE v = ?', [secret]),
+      db.exec.batch([
+        { sql: 'UPDATE error_rows SET v = ? WHERE id = ?', bindings: [secret, 1] },
+        { sql: 'INSERT INTO error_rows (id, v) VALUES (?, ?)', bindings: [1, secret] },
+      ]),
+    ];
+    const errors = await Promise.all(failures.map((failure) => failure.then(() => new Error('did not fail'), (e: unknown) => e as Error)));
+    for (const error of errors) {
+      expect(error.message).not.toContain(secret);
+      expect(error.message).not.toMatch(/INSERT INTO|SELECT no_such_column|UPDATE error_rows/);
+      expect(error.message).toMatch(/duplicate|Duplicate|no_such_column|Unknown column/);
+    }
+    // The batch rolled back whole.
+    expect(await db.exec.all<{ v: string }>('SELECT v FROM error_rows')).toEqual([{ v: secret }]);
   });
 
   /** Makes `write` (which must update row 2, then row 1) meet the other connection in a deadlock. */
