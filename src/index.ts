@@ -47,6 +47,7 @@ export { installWorkerSignals } from './signals';
 export { installWorkerProcessHandlers, type WorkerProcessOptions, type WorkerProcessHandlers } from './workerProcess';
 export { Scheduler, type SchedulerOptions, type ScheduleInfo, type TickOutcome } from './schedules/scheduler';
 export { Schedule, type ScheduleDefinition } from './schedules/schedule';
+export { declaredSchedules } from './schedules/declaredSchedules';
 // Queue maintenance: depths, purge, pruning the task log.
 export type { QueueDepth, TaskDepth, PurgeOptions, PurgeResult } from './queueMaintenance';
 export type { FinishedCount, PendingCount } from './taskLog/taskLogBroker';

@@ -1,5 +1,5 @@
 import { type Command } from 'commander';
-import { type ScheduleInfo, Scheduler } from '../../src';
+import { type ScheduleInfo, Scheduler, declaredSchedules } from '../../src';
 import { type GlobalOptions, withDispatcher } from '../context';
 import { positiveInt } from '../options';
 import { printJson, printLine, printTable, tableCell } from '../output';
@@ -34,7 +34,8 @@ export function schedulesCommand(program: Command): void {
     .action(async (options: SchedulesOptions, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
       await withDispatcher(global, async ({ config, dispatcher }) => {
-        const scheduler = new Scheduler(dispatcher, config.schedules ?? [], { source: config.source });
+        // The config's schedules and those it implies (its `prune`), as its workers run them.
+        const scheduler = new Scheduler(dispatcher, declaredSchedules(dispatcher), { source: config.source });
         const infos = await scheduler.describe(options.next ?? 1);
         if (options.json) {
           printJson(infos.map(jsonOf));

@@ -40,6 +40,17 @@ describe('taskq schedules', () => {
     expect(Date.parse(nextRuns[1]) - Date.parse(nextRuns[0])).toBeGreaterThanOrEqual(23 * 3_600_000);
   });
 
+  test('lists the schedule of the config\'s prune (the built-in taskq:prune task) after its own', async () => {
+    const pruning = await CliProject.initialized({ ...config(SCHEDULES), prune: { olderThan: '30d' } });
+    try {
+      const infos = await pruning.json<Array<Record<string, unknown>>>(['schedules']);
+      expect(infos.map((i) => i.name)).toEqual(['nightly', 'shouting', 'taskq-prune']);
+      expect(infos[2]).toMatchObject({ cron: '17 3 * * *', timezone: 'UTC', task: 'taskq:prune', lastTick: null });
+    } finally {
+      pruning.remove();
+    }
+  });
+
   test('bad flags: exit 2 with the reason', async () => {
     for (const args of [['schedules', '--next', '0'], ['schedules', '--next', 'x'], ['schedules', '--bogus']]) {
       const result = await project.run(args);
