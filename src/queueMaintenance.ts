@@ -48,9 +48,10 @@ const IN_FLIGHT = 25;
 
 /** Every queue's depth, in the order given (the config's). */
 export async function queueDepths(queues: readonly Queue[], taskLog: TaskLog): Promise<QueueDepth[]> {
-  const counts = await taskLog.pendingCounts();
+  // The log's counts and each broker's (an SQS queue's is a request of its own) all at once.
+  const [counts, messages] = await Promise.all([taskLog.pendingCounts(), Promise.all(queues.map((queue) => queue.broker.count(queue.name)))]);
   const depths: QueueDepth[] = [];
-  for (const queue of queues) {
+  for (const [i, queue] of queues.entries()) {
     const tasks = counts
       .filter((c) => c.queue === queue.name)
       .map(({ taskName, waiting, running, oldestWaitingAt }) => ({ taskName, waiting, running, oldestWaitingAt }))
@@ -59,7 +60,7 @@ export async function queueDepths(queues: readonly Queue[], taskLog: TaskLog): P
     depths.push({
       queue: queue.name,
       broker: queue.broker.describe().type,
-      messages: await queue.broker.count(queue.name),
+      messages: messages[i],
       waiting: tasks.reduce((n, t) => n + t.waiting, 0),
       running: tasks.reduce((n, t) => n + t.running, 0),
       oldestWaitingAt: oldest === null ? null : new Date(oldest),

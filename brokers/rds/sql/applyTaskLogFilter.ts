@@ -3,6 +3,9 @@ import type { TaskLogColumn } from '../../../src/taskLog/taskLogEntry';
 import { COLUMN_TYPES, type FilterCondition, type FilterSnapshot, invalidFilter } from '../../../src/taskLog/taskLogFilter';
 import type { Dialect } from '../connection';
 
+/** Bindings one statement may carry: under SQLite's 32,766, with room for the statement's own. */
+export const MAX_BINDINGS = 20_000;
+
 /** Filter column -> SQL column. Only these names ever reach the query as identifiers. */
 export const COLUMN_NAMES: Readonly<Record<TaskLogColumn, string>> = {
   id: 'id',

@@ -2,10 +2,8 @@ import type { FilterCondition } from '../../../src/taskLog/taskLogFilter';
 import { ALL_STATUSES, type TaskStatus } from '../../../src/taskStatus';
 import type { SqlValue } from '../sqlExecutor';
 import type { RdsConnection } from '../connection';
-import { applyConditions } from './applyTaskLogFilter';
+import { MAX_BINDINGS, applyConditions } from './applyTaskLogFilter';
 
-/** Above this many bindings (a filter's repeat once per status), one GROUP BY instead: under SQLite's 32,766. */
-const MAX_BINDINGS = 20_000;
 
 /**
  * Entries per status among those the conditions match. Over a whole log, one COUNT per status
@@ -19,6 +17,7 @@ export async function countByStatus(db: RdsConnection, table: string, conditions
   const fewRows = conditions.some((c) => c.operator === 'eq' && (c.column === 'parentId' || c.column === 'id'));
   const grouped = () => applyConditions(knex(table).select('status').count({ n: '*' }).groupBy('status'), conditions, db.dialect).toSQL();
   let statement = fewRows ? grouped() : perStatusCounts(db, table, conditions);
+  // A filter's bindings repeat once per status: past the limit, one GROUP BY instead.
   if (!fewRows && statement.bindings.length > MAX_BINDINGS) statement = grouped();
   const { sql, bindings } = statement;
   const counts: Partial<Record<TaskStatus, number>> = {};

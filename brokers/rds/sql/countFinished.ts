@@ -4,12 +4,10 @@ import type { FinishedCount } from '../../../src/taskLog/taskLogBroker';
 import { TaskStatus } from '../../../src/taskStatus';
 import type { SqlValue } from '../sqlExecutor';
 import type { RdsConnection } from '../connection';
-import { applyConditions } from './applyTaskLogFilter';
+import { MAX_BINDINGS, applyConditions } from './applyTaskLogFilter';
 
 /** Intervals per statement: SQLite takes at most 500 SELECTs in one UNION. */
 const INTERVALS_PER_STATEMENT = 100;
-/** Bindings per statement, under SQLite's 32,766 (a filter's bindings repeat in every interval). */
-const MAX_BINDINGS = 20_000;
 
 interface Row {
   interval_no: number | string;
@@ -40,6 +38,7 @@ export async function countFinished(db: RdsConnection, table: string, conditions
     return applyConditions(query, conditions, db.dialect);
   };
   const bindingsPerRange = Math.max(1, rangeOf(0).toSQL().bindings.length);
+  // A filter's bindings repeat in every interval's range.
   const perStatement = Math.max(1, Math.min(INTERVALS_PER_STATEMENT, Math.floor(MAX_BINDINGS / bindingsPerRange)));
 
   const counts: FinishedCount[] = [];
