@@ -502,9 +502,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const { queue } = held;
     held.acknowledging = true;
     const sent: Promise<void> = this.sendAcknowledgement(held).finally(() => {
-        this.acknowledging.delete(sent);
-        this.held.get(queue)?.delete(held.message.id);
-      });
+      this.acknowledging.delete(sent);
+      this.held.get(queue)?.delete(held.message.id);
+    });
     this.acknowledging.add(sent);
     return Promise.resolve();
   }

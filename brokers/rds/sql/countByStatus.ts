@@ -4,7 +4,6 @@ import type { SqlValue } from '../sqlExecutor';
 import type { RdsConnection } from '../connection';
 import { MAX_BINDINGS, applyConditions } from './applyTaskLogFilter';
 
-
 /**
  * Entries per status among those the conditions match. Over a whole log, one COUNT per status
  * (UNION ALL), each a range of the (status, created_at) index read from the index alone: on a
