@@ -6,6 +6,7 @@
  */
 import type { Page } from 'playwright-core';
 import { join } from 'node:path';
+import { until } from '../helpers/wait';
 import { type DashboardFixture, Greet, HTML_MESSAGE, OUTPUT_DIR, SCRIPT_PARAM, WatchedPage, dashboardSetups, useBrowser } from './dashboardSetup';
 
 jest.setTimeout(60_000);
@@ -135,7 +136,16 @@ describe.each(setups)('the dashboard on %s', (db, setup) => {
     const firstPage = await rowIds(page);
     await page.click('button[data-page="next"]');
     await page.waitForFunction('location.hash.includes("offset=2")');
-    await page.locator(`table.tasks tbody tr[data-id]:not([data-id="${firstPage[0]}"])`).first().waitFor();
+    // The second page drawn: two rows, neither of the first page's (a row of the old table, or
+    // the table emptied while the page loads, would pass a wait on any one row).
+    await until(
+      async () => {
+        const ids = await rowIds(page);
+        return ids.length === 2 && ids.every((id) => !firstPage.includes(id));
+      },
+      10_000,
+      'the second page drawn',
+    );
     const secondPage = await rowIds(page);
     expect(secondPage).toHaveLength(2);
     expect(secondPage).not.toContain(firstPage[0]);
