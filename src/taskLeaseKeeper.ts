@@ -43,13 +43,18 @@ export class TaskLeaseKeeper {
     private readonly logger: Logger,
   ) {}
 
+  /** Every third of the lease, so that two renewals may fail before a lease runs out. */
+  private get renewEveryMs(): number {
+    return Math.max(10, Math.floor(this.leaseMs / 3));
+  }
+
   /** Starts keeping the lease of a claim; `claimedAt` is when the claim was sent (performance.now()). */
   hold(taskId: string, attempt: number, ctx: RunContext, claimedAt: number): HeldLease {
     if (this.held.length >= this.compactAt) this.compact();
     const lease: HeldLease = { taskId, attempt, ctx, heldUntil: claimedAt + this.leaseMs, dropped: false };
     this.held.push(lease);
     if (!this.timer) {
-      this.timer = setInterval(() => void this.tick(), Math.max(10, Math.floor(this.leaseMs / 3)));
+      this.timer = setInterval(() => void this.tick(), this.renewEveryMs);
       // Runs keep the process alive, not their heartbeat.
       this.timer.unref();
     }
@@ -100,7 +105,7 @@ export class TaskLeaseKeeper {
       // a cancelled run is over while a taken-over one is another worker's now.
       await Promise.all(lost.map((lease) => this.abortLost(lease)));
     } catch (error) {
-      this.logger.warn(`task lease renewal failed: ${(error as Error).message}`, { workerId: this.workerId });
+      this.logger.warn(`task lease renewal failed: ${(error as Error).message}; renewed again in ${this.renewEveryMs} ms (a run whose lease runs out first is aborted)`, { workerId: this.workerId });
       this.abortExpired();
     } finally {
       this.renewalSentAt = undefined;

@@ -608,7 +608,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         try {
           await queue.broker.extendLease(queue.name, messages, this.leaseMs);
         } catch (error) {
-          this.logger.warn(`message lease renewal on queue ${queue.name} failed: ${(error as Error).message}`, { workerId: this.id, queue: queue.name });
+          this.logger.warn(`message lease renewal on queue ${queue.name} failed: ${(error as Error).message}; renewed again in ${Math.floor(this.leaseMs / 3)} ms`, { workerId: this.id, queue: queue.name });
           this.reportError(error);
         }
       }),
