@@ -125,6 +125,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Runs whose code is over that may have their outcome written at once, their slots freed (see busySlots). */
   private readonly finishingSlots: number;
   private readonly leaseMs: number;
+  /** How often held messages' leases are renewed: every third of the lease. */
+  private readonly renewEveryMs: number;
   private readonly idleMinMs: number;
   private readonly idleMaxMs: number;
   private readonly limit?: number;
@@ -177,6 +179,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.finishingSlots = this.claimAhead ? Math.max(this.concurrency, this.prefetch) : this.concurrency;
     this.leaseMs = positive('leaseMs', options.leaseMs, 30_000);
     if (this.leaseMs < MIN_LEASE_MS) throw new ConfigError(`Worker option leaseMs must be at least ${MIN_LEASE_MS} ms (it is renewed every third of it), got ${this.leaseMs}`);
+    this.renewEveryMs = Math.floor(this.leaseMs / 3);
     this.idleMinMs = positive('idleMinMs', options.idleMinMs, 5);
     this.idleMaxMs = Math.max(this.idleMinMs, positive('idleMaxMs', options.idleMaxMs, 1_000));
     if (options.limit !== undefined) this.limit = positive('limit', options.limit, 1);
@@ -244,7 +247,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.state = 'stopped';
       throw error;
     }
-    const heartbeat = setInterval(() => void this.extendLeases(), Math.floor(this.leaseMs / 3));
+    const heartbeat = setInterval(() => void this.extendLeases(), this.renewEveryMs);
     const sweep = this.lostTaskAfterMs > 0 ? setInterval(() => void this.sweepLost(), Math.min(this.lostTaskAfterMs, 5 * 60_000)) : undefined;
     sweep?.unref();
     const unsubscribe = this.dispatcher.onEnqueued((queue) => {
@@ -608,7 +611,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         try {
           await queue.broker.extendLease(queue.name, messages, this.leaseMs);
         } catch (error) {
-          this.logger.warn(`message lease renewal on queue ${queue.name} failed: ${(error as Error).message}; renewed again in ${Math.floor(this.leaseMs / 3)} ms`, { workerId: this.id, queue: queue.name });
+          this.logger.warn(`message lease renewal on queue ${queue.name} failed: ${(error as Error).message}; renewed again in ${this.renewEveryMs} ms`, { workerId: this.id, queue: queue.name });
           this.reportError(error);
         }
       }),
